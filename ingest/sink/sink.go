@@ -1,0 +1,80 @@
+// Package sink stores normalized audit records in SQL databases: PostgreSQL, MySQL/MariaDB,
+// SQL Server/Azure SQL and SQLite (the embedded default). One file per database, one
+// factory (Open) and one conformance suite that every sink passes.
+//
+// Guarantees every sink gives:
+//   - Load is atomic: the records, the quarantined records and the ledger rows of a
+//     batch commit in one transaction, or none of them do.
+//   - Load is idempotent: a record id already stored is skipped and counted as a
+//     duplicate, never an error; loading the same batch twice changes nothing.
+//   - Nothing is truncated: a value that does not fit its column fails the load with
+//     an error naming the record and column (the normalizer prevents this upstream).
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// Batch is what one Load call stores: the blobs (each with its ledger entry), their
+// normalized records and their quarantined records. Duplicated ids inside a batch are
+// fine: the first one is stored.
+type Batch struct {
+	Blobs       []schema.Blob
+	Records     []schema.Record
+	Quarantined []QuarantinedRecord
+}
+
+// QuarantinedRecord is a quarantined record with the blob it came from.
+type QuarantinedRecord struct {
+	schema.Quarantined
+	TenantID    string
+	ContentType string
+	ContentID   string
+}
+
+// LoadResult counts what a Load stored.
+type LoadResult struct {
+	// Inserted is how many records were new.
+	Inserted int
+	// Duplicates is how many records were already stored (or repeated in the batch).
+	Duplicates int
+	// Quarantined is how many quarantined records were stored.
+	Quarantined int
+}
+
+// Sink is the seam between the pipeline and a database.
+type Sink interface {
+	// Load stores a batch in one transaction (see the package guarantees). Each blob's
+	// ledger row is written with status loaded; a blob already loaded stays loaded.
+	Load(ctx context.Context, b Batch) (LoadResult, error)
+	// Known reports which of these content ids of a tenant need no more work: they are
+	// in the ledger as loaded or expired. Failed blobs are not known: they are retried.
+	Known(ctx context.Context, tenantID string, contentIDs []string) (map[string]bool, error)
+	// MarkBlob records a blob that could not be loaded (status failed or expired, with
+	// the reason). It never downgrades a loaded blob, and counts attempts of a failed one.
+	MarkBlob(ctx context.Context, b schema.Blob) error
+	// DB is the database handle, for migrations, status queries, views and detections.
+	DB() *sql.DB
+	// Dialect names the SQL dialect: postgres, mysql, sqlserver or sqlite.
+	Dialect() string
+	// Close releases the connections.
+	Close() error
+}
+
+// Leaser is implemented by sinks that can hold named leases in the database, so that
+// processes sharing one database split the work and never load the same blobs at once.
+type Leaser interface {
+	// Acquire takes or renews the lease called name for holder until now+ttl. It
+	// returns false when another holder has an unexpired lease.
+	Acquire(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// Release gives the lease up if holder has it.
+	Release(ctx context.Context, name, holder string) error
+}
+
+// ErrUnknownDriver is returned by Open for a driver name not in the table.
+var ErrUnknownDriver = errors.New("unknown sink driver (want sqlite, postgres, mysql or sqlserver)")

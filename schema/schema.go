@@ -1,0 +1,117 @@
+// Package schema is the single source of truth for o365ingest's logical SQL schema: the
+// tables, their columns and logical types, the indexes investigators need, and the types
+// that carry normalized rows from the normalizer to the sinks.
+//
+// Every dialect's migrations (migrations/<dialect>/) are generated from this package and a
+// test fails when a migrated database's columns drift from it. Analysts write saved queries
+// against these names, so the schema is a contract: columns are only ever added.
+package schema
+
+// Type is a logical column type; each dialect maps it to a physical type
+// (see migrations and the sinks).
+type Type int
+
+const (
+	// Text is unbounded Unicode text (text / LONGTEXT / NVARCHAR(MAX) / TEXT).
+	Text Type = iota
+	// Key is bounded Unicode text that can be indexed on every database; Column.Size
+	// is its maximum length in characters. A longer value is never truncated: the
+	// normalizer rejects the record into quarantine with the reason.
+	Key
+	// Int is a 64-bit signed integer.
+	Int
+	// Bool is a boolean (boolean / TINYINT(1) / BIT / INTEGER 0-1).
+	Bool
+	// Time is a UTC timestamp with microsecond precision
+	// (timestamptz / DATETIME(6) / DATETIME2(6) / TEXT 'YYYY-MM-DD HH:MM:SS[.ffffff]').
+	Time
+	// JSON is a JSON document (jsonb / JSON / NVARCHAR(MAX) with ISJSON / TEXT with json_valid).
+	JSON
+)
+
+// String returns the type's name as used in docs and test messages.
+func (t Type) String() string {
+	switch t {
+	case Text:
+		return "text"
+	case Key:
+		return "key"
+	case Int:
+		return "int"
+	case Bool:
+		return "bool"
+	case Time:
+		return "time"
+	case JSON:
+		return "json"
+	}
+	return "unknown"
+}
+
+// Column is one logical column.
+type Column struct {
+	Name string
+	Type Type
+	// Size is the maximum length in characters of a Key column.
+	Size int
+	// NotNull marks columns that always have a value.
+	NotNull bool
+	// From lists where the normalizer finds the value in a raw record, tried in order;
+	// the first present wins. A path is a dotted list of keys ("Item.ParentFolder.Path");
+	// "List[Name]" selects the Value of the Name/Value pair called Name in that list
+	// ("ExtendedProperties[UserAgent]"); "List[Type=5]" selects the ID of the first
+	// element of an Actor/Target list whose Type is 5. Empty for columns the
+	// normalizer computes (id, tenant_id, client_ip, raw, ...).
+	From []string
+	// Doc is the analyst-facing description.
+	Doc string
+}
+
+// Index is a secondary index.
+type Index struct {
+	Name    string
+	Columns []string
+}
+
+// Table is one logical table.
+type Table struct {
+	Name       string
+	Doc        string
+	Columns    []Column
+	PrimaryKey []string
+	Indexes    []Index
+}
+
+// Column returns the named column and whether it exists.
+func (t *Table) Column(name string) (Column, bool) {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// ColumnIndex returns the position of the named column, or -1.
+func (t *Table) ColumnIndex(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ColumnNames returns the table's column names in order.
+func (t *Table) ColumnNames() []string {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// Tables returns every table the migrations create, in creation order.
+func Tables() []*Table {
+	return []*Table{&AuditRecord, &AuditProperty, &ContentBlob, &Quarantine, &IngestRun, &IngestLease, &RecordTypeTable, &UserTypeTable}
+}
