@@ -1,0 +1,264 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+)
+
+// BlobStats describes the body of a fetched blob.
+type BlobStats struct {
+	SHA256   string // hex SHA-256 of the body bytes as received
+	Bytes    int64  // body length
+	Records  int    // elements of the top-level array handed to fn
+	Attempts int    // HTTP attempts it took (1 when nothing went wrong)
+}
+
+// FetchOptions are optional settings of FetchBlobWith.
+type FetchOptions struct {
+	// Archive, when set, receives the exact body bytes of the successful
+	// attempt (never those of a failed one), before fn sees any record.
+	Archive io.Writer
+}
+
+// FetchBlob downloads b and hands each element of its top-level JSON array to
+// fn, in order, with its 0-based index. See FetchBlobWith for the contract.
+func (c *Client) FetchBlob(ctx context.Context, b ContentBlob, fn func(rec json.RawMessage, index int) error) (BlobStats, error) {
+	return c.FetchBlobWith(ctx, b, FetchOptions{}, fn)
+}
+
+// FetchBlobWith downloads b and hands each element of its top-level JSON
+// array to fn.
+//
+// Contract: fn sees every element exactly once, and only after the whole
+// body arrived and parsed as one complete JSON array. The body is first
+// streamed through a validating decoder into a spool (memory up to
+// Config.SpoolMemory, then a temp file), hashing it on the way; a body that
+// is cut short, is not a JSON array, or has trailing garbage is fetched again
+// as a whole (with back-off, up to MaxRetries) before fn is called at all. So
+// a caller never has to discard records, memory stays flat (one element at a
+// time plus the spool threshold) and the archive gets the exact bytes once.
+// Elements are handed on as raw bytes, unchanged, whatever their JSON type
+// (an element that is not an object is still handed on). Each rec is a fresh
+// slice fn may keep.
+//
+// Errors: IsExpired (AF20051) and IsNotFound (AF20050/404) are returned at
+// once, not retried; a body still malformed after every retry returns an
+// error wrapping ErrMalformedBlob; an error from fn stops the iteration and
+// is returned wrapped; the stats then count the records handed on so far.
+func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOptions, fn func(rec json.RawMessage, index int) error) (BlobStats, error) {
+	var st BlobStats
+	if err := c.sameOrigin(b.ContentURI); err != nil {
+		return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
+	}
+	u, err := c.withPublisher(b.ContentURI)
+	if err != nil {
+		return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
+	}
+	var sp *spool
+	var offsets []int64
+	defer func() {
+		if sp != nil {
+			sp.Close()
+		}
+	}()
+	err = c.do(ctx, request{method: http.MethodGet, url: u, what: "fetching blob",
+		attrs: []slog.Attr{slog.String("content_type", b.ContentType), slog.String("blob", b.ContentID)}},
+		func(resp *http.Response) error {
+			st.Attempts++
+			if sp != nil {
+				sp.Close()
+			}
+			sp = &spool{limit: c.cfg.SpoolMemory, dir: c.cfg.SpoolDir, hash: sha256.New()}
+			var err error
+			offsets, err = scanArray(resp.Body, sp)
+			return err
+		})
+	if err != nil {
+		return st, fmt.Errorf("api: fetching blob %s (%s): %w", b.ContentID, b.ContentType, err)
+	}
+	st.Bytes = sp.n
+	st.SHA256 = hex.EncodeToString(sp.hash.Sum(nil))
+	if opts.Archive != nil {
+		r, err := sp.reader()
+		if err != nil {
+			return st, err
+		}
+		if _, err := io.Copy(opts.Archive, r); err != nil {
+			return st, fmt.Errorf("api: archiving blob %s: %w", b.ContentID, err)
+		}
+	}
+	r, err := sp.reader()
+	if err != nil {
+		return st, err
+	}
+	var pos int64
+	for i := 0; i+1 < len(offsets); i += 2 {
+		start, end := offsets[i], offsets[i+1]
+		if _, err := io.CopyN(io.Discard, r, start-pos); err != nil {
+			return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+		}
+		rec := make([]byte, end-start)
+		if _, err := io.ReadFull(r, rec); err != nil {
+			return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+		}
+		pos = end
+		if err := fn(rec, st.Records); err != nil {
+			return st, fmt.Errorf("api: blob %s record %d: %w", b.ContentID, st.Records, err)
+		}
+		st.Records++
+	}
+	return st, nil
+}
+
+// scanArray copies body into sp while checking it is exactly one JSON array
+// (whitespace around allowed), and returns the [start,end) byte offsets of
+// each element. A malformed or truncated body is a *retryBody wrapping
+// ErrMalformedBlob.
+func scanArray(body io.Reader, sp *spool) ([]int64, error) {
+	bad := func(format string, a ...any) error {
+		return &retryBody{fmt.Errorf("%w: %s", ErrMalformedBlob, fmt.Sprintf(format, a...))}
+	}
+	tee := io.TeeReader(body, sp)
+	dec := json.NewDecoder(tee)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, bad("reading start of body: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, bad("body starts with %v, not an array", tok)
+	}
+	var offsets []int64
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, bad("element %d: %v", len(offsets)/2, err)
+		}
+		end := dec.InputOffset()
+		offsets = append(offsets, end-int64(len(raw)), end)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return nil, bad("after element %d: unterminated array (%v)", len(offsets)/2, err)
+	}
+	// The rest must be whitespace; reading it through tee also detects a
+	// body cut short of its Content-Length.
+	rest := io.MultiReader(dec.Buffered(), tee)
+	buf := make([]byte, 4096)
+	for {
+		n, err := rest.Read(buf)
+		if len(bytes.TrimSpace(buf[:n])) > 0 {
+			return nil, bad("data after the array")
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, bad("reading body: %v", err)
+		}
+	}
+	if sp.err != nil {
+		return nil, fmt.Errorf("api: spooling blob: %w", sp.err)
+	}
+	return offsets, nil
+}
+
+// spool keeps a body in memory up to limit bytes, then in a temp file.
+type spool struct {
+	limit int
+	dir   string
+	mem   bytes.Buffer
+	f     *os.File
+	n     int64
+	hash  hash.Hash
+	err   error
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	s.hash.Write(p)
+	s.n += int64(len(p))
+	if s.err != nil {
+		return len(p), nil // reported by scanArray
+	}
+	if s.f == nil && s.mem.Len()+len(p) > s.limit {
+		f, err := os.CreateTemp(s.dir, "o365blob-*.json")
+		if err != nil {
+			s.err = err
+			return len(p), nil
+		}
+		os.Remove(f.Name()) // unlinked: vanishes when closed, even on a crash (on Unix)
+		s.f = f
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			s.err = err
+		}
+		s.mem = bytes.Buffer{}
+	}
+	if s.f != nil {
+		if _, err := s.f.Write(p); err != nil {
+			s.err = err
+		}
+		return len(p), nil
+	}
+	return s.mem.Write(p)
+}
+
+func (s *spool) reader() (io.Reader, error) {
+	if s.f == nil {
+		return bytes.NewReader(s.mem.Bytes()), nil
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return bufio.NewReaderSize(s.f, 256<<10), nil
+}
+
+func (s *spool) Close() {
+	if s.f != nil {
+		name := s.f.Name()
+		s.f.Close()
+		os.Remove(name)
+		s.f = nil
+	}
+}
+
+// FetchAll calls fn for every blob with at most Config.Concurrency calls in
+// flight (fn typically calls FetchBlob). The first error of fn cancels the
+// context given to the others and is returned; fn decides what to do with
+// expired or missing blobs (e.g. report and return nil).
+func (c *Client) FetchAll(ctx context.Context, blobs []ContentBlob, fn func(ctx context.Context, b ContentBlob) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, c.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, b := range blobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, b); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,478 @@
+// Package api is a client for the Office 365 Management Activity API: OAuth2
+// client credentials (secret or certificate), subscriptions, content listing
+// and streaming blob downloads, with retries, back-off and a client-side rate
+// limit shared per publisher id.
+//
+// Error contract: failures of the service come back as *APIError (status, AF
+// code, the service's message verbatim). Throttling (AF429) and transient
+// errors (5xx, AF50000) are retried inside the client with capped exponential
+// back-off plus jitter, honouring Retry-After; an expired access token is
+// renewed once on a 401. What is left for the caller: IsExpired / IsNotFound
+// for blobs to report and skip, IsConfig for mistakes a human must fix (the
+// error's Hint names the likely cause), context errors, and APIErrors after
+// MaxRetries.
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Content types of the Management Activity API.
+const (
+	AuditAzureActiveDirectory = "Audit.AzureActiveDirectory"
+	AuditExchange             = "Audit.Exchange"
+	AuditSharePoint           = "Audit.SharePoint"
+	AuditGeneral              = "Audit.General"
+	DLPAll                    = "DLP.All"
+)
+
+// ContentTypes lists the five content types.
+var ContentTypes = []string{AuditAzureActiveDirectory, AuditExchange, AuditSharePoint, AuditGeneral, DLPAll}
+
+// Config configures a Client. Zero values mean the documented defaults.
+type Config struct {
+	TenantID     string // tenant GUID whose audit log is read
+	ClientID     string // application (client) id
+	ClientSecret string // secret credential, or:
+	// CertificatePEM and PrivateKeyPEM (may be the same bytes), or PKCS12 with
+	// PKCS12Password, or a parsed Certificate: certificate credential.
+	CertificatePEM, PrivateKeyPEM []byte
+	PKCS12                        []byte
+	PKCS12Password                string
+	Certificate                   *Certificate
+
+	Cloud Cloud // commercial (default), gcc, gcchigh, dod
+	// APIURL and LoginURL override the cloud's hosts (emulator, proxy,
+	// sovereign cloud), e.g. "http://127.0.0.1:8365". Plain http is accepted
+	// only for loopback hosts unless AllowHTTP is set.
+	APIURL, LoginURL string
+	AllowHTTP        bool
+	// Resource is the OAuth resource (scope prefix); default the cloud's API host.
+	Resource string
+
+	PublisherID string // PublisherIdentifier on every call; default TenantID
+	RateLimit   int    // requests per minute per publisher id; default 2000, <0 disables
+
+	HTTPClient *http.Client // default: a client with sane timeouts
+	Logger     *slog.Logger // default: discard
+
+	MaxRetries    int           // retries per request after the first attempt; default 8
+	BackoffBase   time.Duration // first back-off; default 1s
+	BackoffMax    time.Duration // back-off cap; default 2m
+	RetryAfterMax time.Duration // cap on a server's Retry-After; default 5m
+
+	// LookBackMargin is kept between the API's 7-day look-back and the
+	// oldest start time ListRange asks for; default 15m.
+	LookBackMargin time.Duration
+	// Concurrency bounds FetchAll; default 4.
+	Concurrency int
+	// SpoolMemory is how many bytes of a blob FetchBlob keeps in memory
+	// before spooling to a temp file in SpoolDir; default 8 MiB.
+	SpoolMemory int
+	SpoolDir    string
+
+	Now func() time.Time // clock; default time.Now
+}
+
+// Client talks to one tenant's Management Activity API. It is safe for
+// concurrent use.
+type Client struct {
+	cfg      Config
+	apiBase  *url.URL // scheme://host[/prefix] of the API
+	feedRoot string   // {api}/api/v1.0/{tenant}/activity/feed
+	tokenURL string
+	resource string
+	cert     *Certificate
+	hc       *http.Client
+	log      *slog.Logger
+	limiter  *bucket
+	tok      tokenCache
+
+	mu     sync.Mutex
+	skew   time.Duration
+	skewOK bool
+	rng    *rand.Rand
+}
+
+// New validates cfg and returns a Client. It does no network I/O.
+func New(cfg Config) (*Client, error) {
+	var problems []string
+	if !isGUID(cfg.TenantID) {
+		problems = append(problems, "tenant id must be a GUID")
+	}
+	if cfg.ClientID == "" {
+		problems = append(problems, "client id is required")
+	}
+	cert := cfg.Certificate
+	var err error
+	switch {
+	case cert != nil:
+	case len(cfg.PKCS12) > 0:
+		if cert, err = ParsePKCS12(cfg.PKCS12, cfg.PKCS12Password); err != nil {
+			problems = append(problems, err.Error())
+		}
+	case len(cfg.CertificatePEM) > 0:
+		key := cfg.PrivateKeyPEM
+		if len(key) == 0 {
+			key = cfg.CertificatePEM
+		}
+		if cert, err = ParsePEM(cfg.CertificatePEM, key); err != nil {
+			problems = append(problems, err.Error())
+		}
+	case cfg.ClientSecret == "":
+		problems = append(problems, "a client secret or a certificate is required")
+	}
+	apiURL, loginURL, err := CloudEndpoints(cfg.Cloud)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if cfg.Resource == "" {
+		cfg.Resource = apiURL
+	}
+	if cfg.APIURL != "" {
+		apiURL = cfg.APIURL
+	}
+	if cfg.LoginURL != "" {
+		loginURL = cfg.LoginURL
+	}
+	apiBase, err := checkBaseURL("API URL", apiURL, cfg.AllowHTTP)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	loginBase, err := checkBaseURL("login URL", loginURL, cfg.AllowHTTP)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("api: invalid configuration: %s", strings.Join(problems, "; "))
+	}
+	if cfg.PublisherID == "" {
+		cfg.PublisherID = cfg.TenantID
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 8
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 2 * time.Minute
+	}
+	if cfg.RetryAfterMax <= 0 {
+		cfg.RetryAfterMax = 5 * time.Minute
+	}
+	if cfg.LookBackMargin <= 0 {
+		cfg.LookBackMargin = 15 * time.Minute
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.SpoolMemory <= 0 {
+		cfg.SpoolMemory = 8 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   15 * time.Second,
+			ResponseHeaderTimeout: 2 * time.Minute,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+		}}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		cfg:      cfg,
+		apiBase:  apiBase,
+		feedRoot: strings.TrimRight(apiBase.String(), "/") + "/api/v1.0/" + cfg.TenantID + "/activity/feed",
+		tokenURL: strings.TrimRight(loginBase.String(), "/") + "/" + cfg.TenantID + "/oauth2/v2.0/token",
+		resource: strings.TrimRight(cfg.Resource, "/"),
+		cert:     cert,
+		hc:       hc,
+		log:      log,
+		tok:      tokenCache{sem: make(chan struct{}, 1)},
+		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+	}
+	if cfg.RateLimit > 0 {
+		c.limiter = limiterFor(cfg.PublisherID, cfg.RateLimit)
+	}
+	return c, nil
+}
+
+func checkBaseURL(what, s string, allowHTTP bool) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("%s %q is not an absolute http(s) URL", what, s)
+	}
+	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("%s %q uses plain http on a non-loopback host (set AllowHTTP to permit it)", what, s)
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TenantID returns the configured tenant id.
+func (c *Client) TenantID() string { return c.cfg.TenantID }
+
+// ClockSkew returns the server clock minus the local clock, measured from the
+// Date header of the last API response, and whether any was seen yet. Its
+// resolution is one second.
+func (c *Client) ClockSkew() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.skew, c.skewOK
+}
+
+// ServerTime is the local clock corrected by ClockSkew.
+func (c *Client) ServerTime() time.Time {
+	skew, _ := c.ClockSkew()
+	return c.now().Add(skew)
+}
+
+func (c *Client) now() time.Time { return c.cfg.Now() }
+
+// backoff is the wait before retry attempt n (1-based): capped exponential
+// with "equal jitter" (between half and all of the step).
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.BackoffBase
+	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.BackoffMax)
+	c.mu.Lock()
+	j := time.Duration(c.rng.Int64N(int64(d)/2 + 1))
+	c.mu.Unlock()
+	return d/2 + j
+}
+
+// request describes one logical API call for do.
+type request struct {
+	method string
+	url    string // full URL, PublisherIdentifier included
+	body   []byte
+	what   string      // "listing content", "fetching blob"… for logs
+	attrs  []slog.Attr // content_type, blob…
+}
+
+// retryBody marks a 2xx response whose body was incomplete or malformed: the
+// whole request is retried.
+type retryBody struct{ err error }
+
+func (r *retryBody) Error() string { return r.err.Error() }
+func (r *retryBody) Unwrap() error { return r.err }
+
+// do runs r with rate limiting, authentication, retries and back-off. handle
+// reads a 2xx response; returning a *retryBody asks for the request again.
+func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) error) error {
+	cleanURL := stripQuery(r.url)
+	authRetries := 0
+	var last error
+	for attempt := 1; ; attempt++ {
+		if c.limiter != nil {
+			if err := c.limiter.wait(ctx, time.Now()); err != nil {
+				return err
+			}
+		}
+		tok, err := c.bearer(ctx, false)
+		if err != nil {
+			return err
+		}
+		var body io.Reader
+		if r.body != nil {
+			body = bytes.NewReader(r.body)
+		}
+		req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+		if err != nil {
+			return fmt.Errorf("api: %s: %w", r.what, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		if r.method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.hc.Do(req)
+		var retryAfter time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			last = fmt.Errorf("api: %s %s: %w", r.method, cleanURL, scrubURLError(err))
+		case resp.StatusCode == http.StatusUnauthorized:
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			e := parseAPIError(resp.StatusCode, resp.Header, data)
+			e.Method, e.URL = r.method, cleanURL
+			if authRetries >= 2 {
+				e.Hint = "the API keeps refusing freshly issued tokens: check the client secret or certificate, the tenant id and the cloud"
+				return e
+			}
+			authRetries++
+			c.log.Info("access token refused, renewing it", append(attrsAny(r.attrs), "attempt", authRetries, "status", resp.StatusCode)...)
+			c.invalidate(ctx, tok)
+			attempt-- // a renewal is not a failed attempt
+			continue
+		case resp.StatusCode >= 300:
+			c.noteDate(resp.Header)
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			e := parseAPIError(resp.StatusCode, resp.Header, data)
+			e.Method, e.URL = r.method, cleanURL
+			if !IsThrottled(e) && !IsTransient(e) {
+				addHint(e, c.cfg.TenantID)
+				return e
+			}
+			last, retryAfter = e, e.RetryAfter
+		default:
+			c.noteDate(resp.Header)
+			err := handle(resp)
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			var rb *retryBody
+			if err == nil || !errors.As(err, &rb) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			last = err
+		}
+		if attempt > c.cfg.MaxRetries {
+			return fmt.Errorf("api: %s: giving up after %d attempts: %w", r.what, attempt, last)
+		}
+		wait := c.backoff(attempt)
+		if retryAfter > 0 {
+			wait = min(retryAfter, c.cfg.RetryAfterMax)
+		}
+		args := attrsAny(r.attrs)
+		args = append(args, "attempt", attempt, "wait", wait)
+		var e *APIError
+		if errors.As(last, &e) {
+			args = append(args, "status", e.Status, "code", e.Code, "retry_after", e.RetryAfter)
+		}
+		args = append(args, "err", last.Error())
+		c.log.Warn("retrying "+r.what, args...)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func attrsAny(a []slog.Attr) []any {
+	out := make([]any, 0, len(a)+8)
+	for _, x := range a {
+		out = append(out, x)
+	}
+	return out
+}
+
+func (c *Client) noteDate(h http.Header) {
+	d := h.Get("Date")
+	if d == "" {
+		return
+	}
+	t, err := http.ParseTime(d)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.skew, c.skewOK = t.Sub(c.now()).Round(time.Second), true
+	c.mu.Unlock()
+}
+
+func stripQuery(s string) string {
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// scrubURLError removes the query string from a *url.Error's URL.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: stripQuery(ue.URL), Err: ue.Err}
+	}
+	return err
+}
+
+// withPublisher adds PublisherIdentifier to u unless some casing of it is there.
+func (c *Client) withPublisher(u string) (string, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := pu.Query()
+	for k := range q {
+		if strings.EqualFold(k, "PublisherIdentifier") {
+			return u, nil
+		}
+	}
+	sep := "?"
+	if pu.RawQuery != "" {
+		sep = "&"
+	}
+	return u + sep + "PublisherIdentifier=" + url.QueryEscape(c.cfg.PublisherID), nil
+}
+
+// sameOrigin refuses URLs from the service (NextPageUri, contentUri) that
+// point at another host: the bearer token must never leave the API host.
+func (c *Client) sameOrigin(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("api: invalid URL from the service: %w", err)
+	}
+	if !strings.EqualFold(pu.Scheme, c.apiBase.Scheme) || !strings.EqualFold(pu.Host, c.apiBase.Host) {
+		return fmt.Errorf("api: refusing to send the token to %s://%s (the API is %s://%s)", pu.Scheme, pu.Host, c.apiBase.Scheme, c.apiBase.Host)
+	}
+	return nil
+}

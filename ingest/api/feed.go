@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Subscription is one element of subscriptions/list.
+type Subscription struct {
+	ContentType string   `json:"contentType"`
+	Status      string   `json:"status"` // "enabled" or "disabled"
+	Webhook     *Webhook `json:"webhook"`
+}
+
+// Webhook is a subscription's webhook (this client never sets one).
+type Webhook struct {
+	Status     string  `json:"status"`
+	Address    string  `json:"address"`
+	AuthID     string  `json:"authId"`
+	Expiration *string `json:"expiration"`
+}
+
+// ContentBlob is one entry of a content listing.
+type ContentBlob struct {
+	ContentType string
+	ContentID   string
+	ContentURI  string
+	Created     time.Time // contentCreated: when the blob became available (not event time)
+	Expiration  time.Time // contentExpiration: read it, never compute it
+}
+
+// MaxWindow is the widest listing window the API accepts.
+const MaxWindow = 24 * time.Hour
+
+// LookBack is how far back the API lists content.
+const LookBack = 7 * 24 * time.Hour
+
+// timeLayout is a documented startTime/endTime form (zone-less, UTC).
+const timeLayout = "2006-01-02T15:04:05"
+
+// ListSubscriptions returns the tenant's subscriptions.
+func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
+	u, _ := c.withPublisher(c.feedRoot + "/subscriptions/list")
+	var subs []Subscription
+	err := c.do(ctx, request{method: http.MethodGet, url: u, what: "listing subscriptions"}, func(resp *http.Response) error {
+		subs = nil
+		if err := json.NewDecoder(resp.Body).Decode(&subs); err != nil {
+			return &retryBody{fmt.Errorf("decoding subscription list: %w", err)}
+		}
+		return nil
+	})
+	return subs, err
+}
+
+// StartSubscription starts the subscription for contentType. An already
+// enabled subscription (HTTP 400 AF20024) counts as success.
+func (c *Client) StartSubscription(ctx context.Context, contentType string) error {
+	u, _ := c.withPublisher(c.feedRoot + "/subscriptions/start?contentType=" + url.QueryEscape(contentType))
+	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "starting subscription",
+		attrs: []slog.Attr{slog.String("content_type", contentType)}}, func(*http.Response) error { return nil })
+	if e, ok := asAPIError(err); ok && e.Code == "AF20024" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("api: starting subscription %s: %w", contentType, err)
+	}
+	return nil
+}
+
+// StopSubscription stops the subscription for contentType.
+func (c *Client) StopSubscription(ctx context.Context, contentType string) error {
+	u, _ := c.withPublisher(c.feedRoot + "/subscriptions/stop?contentType=" + url.QueryEscape(contentType))
+	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "stopping subscription",
+		attrs: []slog.Attr{slog.String("content_type", contentType)}}, func(*http.Response) error { return nil })
+	if err != nil {
+		return fmt.Errorf("api: stopping subscription %s: %w", contentType, err)
+	}
+	return nil
+}
+
+// EnsureSubscriptions starts every content type of contentTypes that is not
+// enabled yet and returns those it started.
+func (c *Client) EnsureSubscriptions(ctx context.Context, contentTypes []string) (started []string, err error) {
+	subs, err := c.ListSubscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	enabled := map[string]bool{}
+	for _, s := range subs {
+		if strings.EqualFold(s.Status, "enabled") {
+			enabled[s.ContentType] = true
+		}
+	}
+	for _, ct := range contentTypes {
+		if enabled[ct] {
+			continue
+		}
+		if err := c.StartSubscription(ctx, ct); err != nil {
+			return started, err
+		}
+		c.log.Info("started subscription", "tenant", c.cfg.TenantID, "content_type", ct)
+		started = append(started, ct)
+	}
+	return started, nil
+}
+
+type listingEntry struct {
+	ContentType       string `json:"contentType"`
+	ContentID         string `json:"contentId"`
+	ContentURI        string `json:"contentUri"`
+	ContentCreated    string `json:"contentCreated"`
+	ContentExpiration string `json:"contentExpiration"`
+}
+
+// ParseAPITime parses a datetime as the API writes it (RFC 3339 with or
+// without zone or fraction; zone-less means UTC).
+func ParseAPITime(s string) (time.Time, error) {
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("api: unparseable time %q", s)
+}
+
+// ListContent lists the blobs whose contentCreated lies in [start, end) for
+// one window of at most 24 hours, following every NextPageUri page. Start is
+// rounded down and end up to whole seconds.
+func (c *Client) ListContent(ctx context.Context, contentType string, start, end time.Time) ([]ContentBlob, error) {
+	start, end = start.UTC().Truncate(time.Second), ceilSecond(end.UTC())
+	if !start.Before(end) || end.Sub(start) > MaxWindow {
+		return nil, fmt.Errorf("api: listing %s: window %s..%s must be non-empty and at most 24h", contentType, start.Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	q := url.Values{}
+	q.Set("contentType", contentType)
+	q.Set("startTime", start.Format(timeLayout))
+	q.Set("endTime", end.Format(timeLayout))
+	q.Set("PublisherIdentifier", c.cfg.PublisherID)
+	next := c.feedRoot + "/subscriptions/content?" + q.Encode()
+	window := start.Format("2006-01-02T15:04Z") + "/" + end.Sub(start).String()
+	var out []ContentBlob
+	seen := map[string]bool{}
+	for page := 1; next != ""; page++ {
+		if seen[next] || page > 100000 {
+			return out, fmt.Errorf("api: listing %s %s: the service keeps returning the same next page", contentType, window)
+		}
+		seen[next] = true
+		var entries []listingEntry
+		var nextURI string
+		err := c.do(ctx, request{method: http.MethodGet, url: next, what: "listing content",
+			attrs: []slog.Attr{slog.String("content_type", contentType), slog.String("window", window), slog.Int("page", page)}},
+			func(resp *http.Response) error {
+				entries = nil
+				if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+					return &retryBody{fmt.Errorf("decoding content listing: %w", err)}
+				}
+				// Header.Get canonicalises: it finds NextPageUri in any casing.
+				nextURI = resp.Header.Get("NextPageUri")
+				if nextURI == "" {
+					nextURI = resp.Header.Get("NextPageUrl")
+				}
+				return nil
+			})
+		if err != nil {
+			return out, fmt.Errorf("api: listing %s %s: %w", contentType, window, err)
+		}
+		for _, e := range entries {
+			b := ContentBlob{ContentType: e.ContentType, ContentID: e.ContentID, ContentURI: e.ContentURI}
+			if b.ContentType == "" {
+				b.ContentType = contentType
+			}
+			b.Created, _ = ParseAPITime(e.ContentCreated)
+			b.Expiration, _ = ParseAPITime(e.ContentExpiration)
+			out = append(out, b)
+		}
+		next = ""
+		if nextURI = strings.TrimSpace(nextURI); nextURI != "" {
+			if err := c.sameOrigin(nextURI); err != nil {
+				return out, fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
+			}
+			if next, err = c.withPublisher(nextURI); err != nil {
+				return out, fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if tt := t.Truncate(time.Second); !tt.Equal(t) {
+		return tt.Add(time.Second)
+	}
+	return t
+}
+
+// ListRange lists [from, to) in windows of at most 24 hours and returns the
+// blobs de-duplicated by ContentID, sorted by contentCreated. from is clamped to the
+// API's 7-day look-back (by the server's clock when known) plus
+// Config.LookBackMargin; a range entirely older than that returns nothing.
+func (c *Client) ListRange(ctx context.Context, contentType string, from, to time.Time) ([]ContentBlob, error) {
+	oldest := c.ServerTime().Add(-LookBack + c.cfg.LookBackMargin)
+	if from.Before(oldest) {
+		from = oldest
+	}
+	from, to = from.UTC().Truncate(time.Second), ceilSecond(to.UTC())
+	var out []ContentBlob
+	seen := map[string]bool{}
+	for s := from; s.Before(to); s = s.Add(MaxWindow) {
+		e := s.Add(MaxWindow)
+		if e.After(to) {
+			e = to
+		}
+		blobs, err := c.ListContent(ctx, contentType, s, e)
+		if err != nil {
+			return out, err
+		}
+		for _, b := range blobs {
+			if !seen[b.ContentID] {
+				seen[b.ContentID] = true
+				out = append(out, b)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ContentBlob) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
