@@ -1,0 +1,491 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small JSON parser of our own rather than encoding/json, because the normalizer needs
+// what encoding/json hides: the first of duplicated keys (encoding/json keeps the last),
+// the literal digits of every number (YammerNetworkId does not fit a float64), and the
+// exact bytes of nested objects — all in one pass over the record.
+
+// kind is the JSON type of a value.
+type kind uint8
+
+const (
+	nullKind kind = iota
+	boolKind
+	numberKind
+	stringKind
+	objectKind
+	arrayKind
+)
+
+func (k kind) String() string {
+	switch k {
+	case nullKind:
+		return "null"
+	case boolKind:
+		return "boolean"
+	case numberKind:
+		return "number"
+	case stringKind:
+		return "string"
+	case objectKind:
+		return "object"
+	case arrayKind:
+		return "array"
+	}
+	return "unknown"
+}
+
+// value is one parsed JSON value.
+type value struct {
+	kind kind
+	// s is a string's decoded text, a number's literal, or "true"/"false".
+	s string
+	// raw is the value's bytes in the document, for objects and arrays (their JSON text).
+	raw []byte
+	obj []member
+	arr []value
+}
+
+type member struct {
+	key string
+	val value
+}
+
+// maxDepth bounds nesting so hostile input cannot exhaust the stack; real records nest
+// fewer than ten levels.
+const maxDepth = 1000
+
+type parser struct {
+	data  []byte
+	pos   int
+	depth int
+	// dups lists the keys that occurred more than once in some object.
+	dups []string
+}
+
+// syntaxError is invalid JSON; off is the byte offset where parsing stopped.
+type syntaxError struct {
+	msg string
+	off int
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.off, e.msg)
+}
+
+// parseJSON parses one complete JSON document.
+func parseJSON(data []byte) (value, []string, error) {
+	p := parser{data: data}
+	p.skipSpace()
+	v, err := p.value()
+	if err != nil {
+		return value{}, nil, err
+	}
+	p.skipSpace()
+	if p.pos < len(p.data) {
+		return value{}, nil, p.errorf("unexpected %s after the value", p.describe())
+	}
+	return v, p.dups, nil
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return &syntaxError{msg: fmt.Sprintf(format, args...), off: p.pos}
+}
+
+// describe names the byte at the current position for error messages.
+func (p *parser) describe() string {
+	if p.pos >= len(p.data) {
+		return "end of input"
+	}
+	r, _ := utf8.DecodeRune(p.data[p.pos:])
+	return fmt.Sprintf("character %q", r)
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value() (value, error) {
+	if p.pos >= len(p.data) {
+		return value{}, p.errorf("unexpected end of input")
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object()
+	case c == '[':
+		return p.array()
+	case c == '"':
+		s, err := p.str()
+		return value{kind: stringKind, s: s}, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return p.literal("true", value{kind: boolKind, s: "true"})
+	case c == 'f':
+		return p.literal("false", value{kind: boolKind, s: "false"})
+	case c == 'n':
+		return p.literal("null", value{kind: nullKind})
+	}
+	return value{}, p.errorf("unexpected %s, want a value", p.describe())
+}
+
+func (p *parser) literal(word string, v value) (value, error) {
+	if !bytes.HasPrefix(p.data[p.pos:], []byte(word)) {
+		return value{}, p.errorf("unexpected %s, want %s", p.describe(), word)
+	}
+	p.pos += len(word)
+	return v, nil
+}
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return p.errorf("nested deeper than %d levels", maxDepth)
+	}
+	return nil
+}
+
+func (p *parser) object() (value, error) {
+	if err := p.enter(); err != nil {
+		return value{}, err
+	}
+	defer func() { p.depth-- }()
+	start := p.pos
+	p.pos++ // {
+	var members []member
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return value{kind: objectKind, raw: p.data[start:p.pos]}, nil
+	}
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return value{}, p.errorf("unexpected %s, want a key", p.describe())
+		}
+		k, err := p.str()
+		if err != nil {
+			return value{}, err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return value{}, p.errorf("unexpected %s after key %q, want ':'", p.describe(), k)
+		}
+		p.pos++
+		p.skipSpace()
+		v, err := p.value()
+		if err != nil {
+			return value{}, err
+		}
+		members = append(members, member{key: k, val: v})
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return value{}, p.errorf("unexpected end of input in an object")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			continue
+		case '}':
+			p.pos++
+			p.noteDuplicates(members)
+			return value{kind: objectKind, raw: p.data[start:p.pos], obj: members}, nil
+		}
+		return value{}, p.errorf("unexpected %s in an object, want ',' or '}'", p.describe())
+	}
+}
+
+// noteDuplicates records keys that occur more than once; lookups take the first.
+func (p *parser) noteDuplicates(members []member) {
+	if len(members) < 2 {
+		return
+	}
+	if len(members) <= 16 {
+		for i := 1; i < len(members); i++ {
+			for j := 0; j < i; j++ {
+				if members[i].key == members[j].key {
+					p.dups = append(p.dups, members[i].key)
+					break
+				}
+			}
+		}
+		return
+	}
+	seen := make(map[string]bool, len(members))
+	for _, m := range members {
+		if seen[m.key] {
+			p.dups = append(p.dups, m.key)
+		}
+		seen[m.key] = true
+	}
+}
+
+func (p *parser) array() (value, error) {
+	if err := p.enter(); err != nil {
+		return value{}, err
+	}
+	defer func() { p.depth-- }()
+	start := p.pos
+	p.pos++ // [
+	var elems []value
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return value{kind: arrayKind, raw: p.data[start:p.pos]}, nil
+	}
+	for {
+		p.skipSpace()
+		v, err := p.value()
+		if err != nil {
+			return value{}, err
+		}
+		elems = append(elems, v)
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return value{}, p.errorf("unexpected end of input in an array")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			continue
+		case ']':
+			p.pos++
+			return value{kind: arrayKind, raw: p.data[start:p.pos], arr: elems}, nil
+		}
+		return value{}, p.errorf("unexpected %s in an array, want ',' or ']'", p.describe())
+	}
+}
+
+func (p *parser) number() (value, error) {
+	start := p.pos
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return value{}, p.errorf("unexpected %s in a number", p.describe())
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return value{}, p.errorf("unexpected %s after a decimal point", p.describe())
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return value{}, p.errorf("unexpected %s in an exponent", p.describe())
+		}
+	}
+	return value{kind: numberKind, s: string(p.data[start:p.pos])}, nil
+}
+
+// str parses a string at p.pos (which holds the opening quote) and returns its text.
+func (p *parser) str() (string, error) {
+	p.pos++ // "
+	start := p.pos
+	// Fast path: no escapes.
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if c == '"' {
+			s := string(p.data[start:p.pos])
+			p.pos++
+			return s, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", p.errorf("control character %#02x in a string", c)
+		}
+		p.pos++
+	}
+	var b strings.Builder
+	b.Write(p.data[start:p.pos])
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return b.String(), nil
+		case c < 0x20:
+			return "", p.errorf("control character %#02x in a string", c)
+		case c != '\\':
+			b.WriteByte(c)
+			p.pos++
+			continue
+		}
+		// An escape.
+		p.pos++
+		if p.pos >= len(p.data) {
+			break
+		}
+		e := p.data[p.pos]
+		p.pos++
+		switch e {
+		case '"', '\\', '/':
+			b.WriteByte(e)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", p.errorf("invalid \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				// A pair makes one rune; a lone surrogate becomes U+FFFD, as encoding/json does.
+				r2 := rune(-1)
+				if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+					save := p.pos
+					p.pos += 2
+					var ok2 bool
+					r2, ok2 = p.hex4()
+					if !ok2 {
+						return "", p.errorf("invalid \\u escape")
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						b.WriteRune(dec)
+						continue
+					}
+					p.pos = save
+				}
+				b.WriteRune(utf8.RuneError)
+				continue
+			}
+			b.WriteRune(r)
+		default:
+			p.pos--
+			return "", p.errorf("invalid escape \\%c in a string", e)
+		}
+	}
+	return "", p.errorf("unexpected end of input in a string")
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.pos : p.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// get returns the first member called key, falling back to a case-insensitive match
+// because the corpus spells some keys both ways (UniqueId/UniqueID).
+func (v *value) get(key string) (value, bool) {
+	if v.kind != objectKind {
+		return value{}, false
+	}
+	for i := range v.obj {
+		if v.obj[i].key == key {
+			return v.obj[i].val, true
+		}
+	}
+	for i := range v.obj {
+		if len(v.obj[i].key) == len(key) && strings.EqualFold(v.obj[i].key, key) {
+			return v.obj[i].val, true
+		}
+	}
+	return value{}, false
+}
+
+// jsonText renders a value as compact JSON text.
+func (v *value) jsonText() string {
+	switch v.kind {
+	case nullKind:
+		return "null"
+	case boolKind, numberKind:
+		return v.s
+	case stringKind:
+		return quoteJSON(v.s)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, v.raw); err != nil {
+		// Cannot happen for text our parser accepted; keep the bytes rather than lose them.
+		return string(v.raw)
+	}
+	return buf.String()
+}
+
+// text renders a value for a text column: strings as they are, everything else as JSON.
+func (v *value) text() string {
+	if v.kind == stringKind {
+		return v.s
+	}
+	return v.jsonText()
+}
+
+// embedded parses a string that holds a JSON object or array ("stringly" lists such as
+// OperationProperties). It reports false for anything else.
+func (v *value) embedded() (value, bool) {
+	if v.kind != stringKind {
+		return value{}, false
+	}
+	s := strings.TrimSpace(v.s)
+	if s == "" || (s[0] != '[' && s[0] != '{') {
+		return value{}, false
+	}
+	inner, _, err := parseJSON([]byte(s))
+	if err != nil {
+		return value{}, false
+	}
+	return inner, true
+}
+
+// quoteJSON renders s as a JSON string without escaping <, > and & (json.Marshal does,
+// which would make notes like `EventData: ... "<Type>Edit</Type>"` unreadable).
+func quoteJSON(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(buf.String(), "\n")
+}
