@@ -1,0 +1,29 @@
+// Package migrations holds o365ingest's goose migrations, one directory per SQL dialect
+// (postgres, mysql, sqlserver, sqlite), embedded in the binary. Every directory has the same
+// version numbers and file names; 00001_init.sql is generated from package schema (see
+// README.md for the rules a new migration follows).
+package migrations
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+)
+
+//go:generate go run ./internal/gen
+
+//go:embed postgres/*.sql mysql/*.sql sqlserver/*.sql sqlite/*.sql
+var files embed.FS
+
+// Dialects lists the dialects that have a migration directory.
+var Dialects = []string{"postgres", "mysql", "sqlserver", "sqlite"}
+
+// FS returns the migrations of dialect (postgres, mysql, sqlserver or sqlite) with the
+// .sql files at its root, as goose.NewProvider expects.
+func FS(dialect string) (fs.FS, error) {
+	if !slices.Contains(Dialects, dialect) {
+		return nil, fmt.Errorf("migrations: no migrations for dialect %q (want one of %v)", dialect, Dialects)
+	}
+	return fs.Sub(files, dialect)
+}
