@@ -183,7 +183,7 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 		field := "" // the source path the value came from, for messages
 		switch p.kind {
 		case idCol:
-			v = id
+			v, field = id, "Id"
 		case tenantCol:
 			t := src.TenantID
 			if t == "" {
