@@ -22,7 +22,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // rig is an emulator on a fake clock, talked to over raw HTTP.
@@ -105,7 +105,9 @@ func (r *rig) call(method, path, token string) answer {
 	return a
 }
 
-func (r *rig) feed(rest string) string { return "/api/v1.0/" + r.s.TenantID() + "/activity/feed/" + rest }
+func (r *rig) feed(rest string) string {
+	return "/api/v1.0/" + r.s.TenantID() + "/activity/feed/" + rest
+}
 
 func (r *rig) start(ct string) {
 	r.t.Helper()
