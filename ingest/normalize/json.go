@@ -49,8 +49,8 @@ type value struct {
 	kind kind
 	// s is a string's decoded text, a number's literal, or "true"/"false".
 	s string
-	// raw is the value's bytes in the document, for objects and arrays (their JSON text).
-	raw []byte
+	// raw is the value's text in the document, for objects and arrays.
+	raw string
 	obj []member
 	arr []value
 }
@@ -65,7 +65,9 @@ type member struct {
 const maxDepth = 1000
 
 type parser struct {
-	data  []byte
+	// data is the whole document as one string, so that keys and unescaped strings
+	// are substrings of it rather than copies (the raw column holds it anyway).
+	data  string
 	pos   int
 	depth int
 	// dups lists the keys that occurred more than once in some object.
@@ -83,7 +85,7 @@ func (e *syntaxError) Error() string {
 }
 
 // parseJSON parses one complete JSON document.
-func parseJSON(data []byte) (value, []string, error) {
+func parseJSON(data string) (value, []string, error) {
 	p := parser{data: data}
 	p.skipSpace()
 	v, err := p.value()
@@ -106,7 +108,7 @@ func (p *parser) describe() string {
 	if p.pos >= len(p.data) {
 		return "end of input"
 	}
-	r, _ := utf8.DecodeRune(p.data[p.pos:])
+	r, _ := utf8.DecodeRuneInString(p.data[p.pos:])
 	return fmt.Sprintf("character %q", r)
 }
 
@@ -146,7 +148,7 @@ func (p *parser) value() (value, error) {
 }
 
 func (p *parser) literal(word string, v value) (value, error) {
-	if !bytes.HasPrefix(p.data[p.pos:], []byte(word)) {
+	if !strings.HasPrefix(p.data[p.pos:], word) {
 		return value{}, p.errorf("unexpected %s, want %s", p.describe(), word)
 	}
 	p.pos += len(word)
@@ -305,7 +307,7 @@ func (p *parser) number() (value, error) {
 			return value{}, p.errorf("unexpected %s in an exponent", p.describe())
 		}
 	}
-	return value{kind: numberKind, s: string(p.data[start:p.pos])}, nil
+	return value{kind: numberKind, s: p.data[start:p.pos]}, nil
 }
 
 // str parses a string at p.pos (which holds the opening quote) and returns its text.
@@ -316,7 +318,7 @@ func (p *parser) str() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			s := string(p.data[start:p.pos])
+			s := p.data[start:p.pos]
 			p.pos++
 			return s, nil
 		}
@@ -329,7 +331,7 @@ func (p *parser) str() (string, error) {
 		p.pos++
 	}
 	var b strings.Builder
-	b.Write(p.data[start:p.pos])
+	b.WriteString(p.data[start:p.pos])
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		switch {
@@ -448,9 +450,9 @@ func (v *value) jsonText() string {
 		return quoteJSON(v.s)
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, v.raw); err != nil {
+	if err := json.Compact(&buf, []byte(v.raw)); err != nil {
 		// Cannot happen for text our parser accepted; keep the bytes rather than lose them.
-		return string(v.raw)
+		return v.raw
 	}
 	return buf.String()
 }
@@ -473,7 +475,7 @@ func (v *value) embedded() (value, bool) {
 	if s == "" || (s[0] != '[' && s[0] != '{') {
 		return value{}, false
 	}
-	inner, _, err := parseJSON([]byte(s))
+	inner, _, err := parseJSON(s)
 	if err != nil {
 		return value{}, false
 	}

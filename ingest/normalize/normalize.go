@@ -97,10 +97,12 @@ var idLimit = func() int {
 	return c.Size
 }()
 
-// plans is schema.AuditRecord compiled once: source paths parsed, computed columns named.
-var plans = compilePlans(schema.AuditRecord.Columns)
+// plans is schema.AuditRecord compiled once: source paths parsed, computed columns
+// named; index finds where each path starts in a record.
+var plans, index = compilePlans(schema.AuditRecord.Columns)
 
-func compilePlans(cols []schema.Column) []plan {
+func compilePlans(cols []schema.Column) ([]plan, *rootIndex) {
+	ix := &rootIndex{}
 	out := make([]plan, len(cols))
 	for i, c := range cols {
 		p := plan{col: c}
@@ -136,9 +138,12 @@ func compilePlans(cols []schema.Column) []plan {
 			}
 			p.paths = append(p.paths, cp)
 		}
+		for j := range p.paths {
+			ix.add(&p.paths[j])
+		}
 		out[i] = p
 	}
-	return out
+	return out, ix
 }
 
 // Record normalizes one raw record. On failure it returns *Error, and the caller quarantines the record.
@@ -152,7 +157,8 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 	if len(bytes.TrimSpace(text)) == 0 {
 		return schema.Record{}, &Error{Reason: "record: empty"}
 	}
-	root, dups, err := parseJSON(text)
+	doc := string(text)
+	root, dups, err := parseJSON(doc)
 	if err != nil {
 		return schema.Record{}, &Error{Reason: "record: " + err.Error()}
 	}
@@ -175,6 +181,7 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 		return schema.Record{}, &Error{RecordID: errID, Reason: reason}
 	}
 
+	members := index.members(&root)
 	rec := schema.Record{ID: id, Values: make([]any, len(plans))}
 	notesAt := -1
 	for i := range plans {
@@ -223,13 +230,13 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 		case ingestedAtCol:
 			v = src.IngestedAt.UTC()
 		case rawCol:
-			v = string(text)
+			v = doc
 		case ipFromPaths, fromPaths:
 			var note string
 			if p.kind == ipFromPaths {
-				v, field, note = ipColumn(p, &root)
+				v, field, note = ipColumn(p, &root, members)
 			} else {
-				v, field, note = dataColumn(p, &root)
+				v, field, note = dataColumn(p, &root, members)
 			}
 			if note != "" {
 				notes = append(notes, note)
@@ -277,9 +284,9 @@ func recordID(root *value) (string, error) {
 // dataColumn fills a column from the first of its source paths that is present. It
 // returns the value (nil for NULL), the path it came from, and a note when a present
 // value did not convert.
-func dataColumn(p *plan, root *value) (v any, field, note string) {
+func dataColumn(p *plan, root *value, members []int) (v any, field, note string) {
 	for i := range p.paths {
-		jv, ok := p.paths[i].lookup(root)
+		jv, ok := p.paths[i].lookupFrom(root, members[p.paths[i].id])
 		if !ok {
 			continue
 		}
@@ -330,9 +337,9 @@ func convert(t schema.Type, field string, v value) (any, string) {
 // ipColumn fills an IP address column: the first source path holding an address wins,
 // so an empty ClientIP falls back to ClientIPAddress and ActorIpAddress as the column
 // documents. A value that is not an address is kept as received, with a note.
-func ipColumn(p *plan, root *value) (v any, field, note string) {
+func ipColumn(p *plan, root *value, members []int) (v any, field, note string) {
 	for i := range p.paths {
-		jv, ok := p.paths[i].lookup(root)
+		jv, ok := p.paths[i].lookupFrom(root, members[p.paths[i].id])
 		if !ok {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 type path struct {
 	text string
 	segs []segment
+	// id numbers the path in its rootIndex.
+	id int
 }
 
 type selector uint8
@@ -69,8 +71,25 @@ func compilePath(s string) (path, error) {
 // lookup follows the path from the record root. It reports false when the path is
 // absent or leads to JSON null, so the caller tries the next source path.
 func (p *path) lookup(root *value) (value, bool) {
-	cur := *root
-	for _, seg := range p.segs {
+	return p.walk(*root, 0)
+}
+
+// lookupFrom is lookup when the root member that the first segment names is already
+// known (member is its index in root.obj, -1 when absent): see rootIndex.
+func (p *path) lookupFrom(root *value, member int) (value, bool) {
+	if member < 0 {
+		return value{}, false
+	}
+	cur, ok := p.segs[0].selectIn(root.obj[member].val)
+	if !ok {
+		return value{}, false
+	}
+	return p.walk(cur, 1)
+}
+
+// walk follows segs[from:] from cur.
+func (p *path) walk(cur value, from int) (value, bool) {
+	for _, seg := range p.segs[from:] {
 		// A container that arrived as a JSON-encoded string is looked into as well.
 		if cur.kind == stringKind {
 			inner, ok := cur.embedded()
@@ -94,23 +113,24 @@ func (p *path) lookup(root *value) (value, bool) {
 		default:
 			return value{}, false
 		}
-		switch seg.sel {
-		case selName:
-			next, ok := pickByName(cur, seg.name)
-			if !ok {
-				return value{}, false
-			}
-			cur = next
-		case selType:
-			next, ok := pickByType(cur, seg.typ)
-			if !ok {
-				return value{}, false
-			}
-			cur = next
+		var ok bool
+		if cur, ok = seg.selectIn(cur); !ok {
+			return value{}, false
 		}
 	}
 	if cur.kind == nullKind {
 		return value{}, false
+	}
+	return cur, true
+}
+
+// selectIn applies the segment's [Name] or [Type=n] selector, if any, to cur.
+func (seg *segment) selectIn(cur value) (value, bool) {
+	switch seg.sel {
+	case selName:
+		return pickByName(cur, seg.name)
+	case selType:
+		return pickByType(cur, seg.typ)
 	}
 	return cur, true
 }
@@ -178,4 +198,68 @@ func intOf(v value) (int64, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// rootIndex finds, in one pass over a record's top-level keys, the member each compiled
+// path starts at: the first exact match, else the first case-insensitive one. It
+// replaces a scan of every key for every column (most columns are absent from any
+// given record, and an absent key costs a full scan twice).
+type rootIndex struct {
+	// byKey maps an ASCII-lowercased first key to the paths starting with it.
+	byKey  map[string][]pathRef
+	paths  int
+	maxKey int
+}
+
+type pathRef struct {
+	id  int
+	key string
+}
+
+func (ix *rootIndex) add(p *path) {
+	if ix.byKey == nil {
+		ix.byKey = map[string][]pathRef{}
+	}
+	p.id = ix.paths
+	ix.paths++
+	k := p.segs[0].key
+	ix.byKey[strings.ToLower(k)] = append(ix.byKey[strings.ToLower(k)], pathRef{id: p.id, key: k})
+	ix.maxKey = max(ix.maxKey, len(k))
+}
+
+// members returns, per path id, the index of its root member, or -1.
+func (ix *rootIndex) members(root *value) []int {
+	exact := make([]int, 2*ix.paths)
+	fold := exact[ix.paths:]
+	exact = exact[:ix.paths]
+	var buf [64]byte
+	for i := range root.obj {
+		k := root.obj[i].key
+		if len(k) > ix.maxKey || len(k) > len(buf) {
+			continue
+		}
+		for j := 0; j < len(k); j++ {
+			c := k[j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[j] = c
+		}
+		for _, ref := range ix.byKey[string(buf[:len(k)])] {
+			if k == ref.key {
+				if exact[ref.id] == 0 {
+					exact[ref.id] = i + 1
+				}
+			} else if fold[ref.id] == 0 {
+				fold[ref.id] = i + 1
+			}
+		}
+	}
+	for id := range exact {
+		if exact[id] == 0 {
+			exact[id] = fold[id]
+		}
+		exact[id]--
+	}
+	return exact
 }
