@@ -68,14 +68,9 @@ func compilePath(s string) (path, error) {
 	return p, nil
 }
 
-// lookup follows the path from the record root. It reports false when the path is
-// absent or leads to JSON null, so the caller tries the next source path.
-func (p *path) lookup(root *value) (value, bool) {
-	return p.walk(*root, 0)
-}
-
-// lookupFrom is lookup when the root member that the first segment names is already
-// known (member is its index in root.obj, -1 when absent): see rootIndex.
+// lookupFrom follows the path from the record root, given the index in root.obj of the
+// member its first segment names (-1 when absent; see rootIndex). It reports false when
+// the path is absent or leads to JSON null, so the caller tries the next source path.
 func (p *path) lookupFrom(root *value, member int) (value, bool) {
 	if member < 0 {
 		return value{}, false
@@ -180,24 +175,11 @@ func pickByType(list value, typ int64) (value, bool) {
 		if !ok {
 			continue
 		}
-		if n, ok := intOf(t); ok && n == typ {
+		if n, ok := parseInt(t); ok && n == typ {
 			return elems[i].get("ID")
 		}
 	}
 	return value{}, false
-}
-
-// intOf reads an integer from a JSON number or a numeric string.
-func intOf(v value) (int64, bool) {
-	switch v.kind {
-	case numberKind:
-		n, err := strconv.ParseInt(v.s, 10, 64)
-		return n, err == nil
-	case stringKind:
-		n, err := strconv.ParseInt(strings.TrimSpace(v.s), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 // rootIndex finds, in one pass over a record's top-level keys, the member each compiled

@@ -116,7 +116,7 @@ func element(e value, shape listShape) schema.Property {
 		p.Value = nullable(e.get("Value"))
 	case identity:
 		if t, ok := e.get("Type"); ok && t.kind != nullKind {
-			if n, ok := intOf(t); ok {
+			if n, ok := parseInt(t); ok {
 				p.Name = identityTypes[n]
 				if p.Name == "" {
 					p.Name = strconv.FormatInt(n, 10)
