@@ -48,3 +48,77 @@ func Rebind(dialect, q string) string {
 	}
 	return b.String()
 }
+
+// The dialect names Sink.Dialect returns; they are also the migrations/ directory names.
+const (
+	DialectPostgres  = "postgres"
+	DialectMySQL     = "mysql"
+	DialectSQLServer = "sqlserver"
+	DialectSQLite    = "sqlite"
+)
+
+// sqlDialect holds what the statements shared by every sink (ledger, leases, lookups)
+// need to know about a database. Queries use ? placeholders and go through Rebind.
+type sqlDialect struct {
+	name string
+	// quote quotes an identifier.
+	quote func(string) string
+	// now is the database's current UTC time as an expression of a Time column's type.
+	now string
+	// later returns an expression for now+d and its arguments (placeholders ?).
+	later func(d time.Duration) (string, []any)
+	// forUpdate is appended to a single-table SELECT to lock the rows it reads;
+	// tableHint goes right after the table name (SQL Server).
+	forUpdate, tableHint string
+	// length measures Key values the way the database's column length does.
+	length lengthFunc
+	// uniqueViolation reports whether err is a primary or unique key violation.
+	uniqueViolation func(error) bool
+}
+
+// time converts a Go time to the dialect's value for a Time column (nil for zero).
+func (d *sqlDialect) time(t time.Time) any { return TimeValue(d.name, t) }
+
+// args converts the Go values of a row (as prepare returns them) for the driver:
+// times for SQLite become text, booleans 0/1 so that STRICT INTEGER columns take them.
+func (d *sqlDialect) args(vals []any) []any {
+	if d.name != DialectSQLite {
+		return vals
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		switch x := v.(type) {
+		case time.Time:
+			out[i] = TimeValue(DialectSQLite, x)
+		case bool:
+			if x {
+				out[i] = int64(1)
+			} else {
+				out[i] = int64(0)
+			}
+		default:
+			out[i] = v
+		}
+	}
+	return out
+}
+
+// rebind rewrites ? placeholders for the dialect.
+func (d *sqlDialect) rebind(q string) string { return Rebind(d.name, q) }
+
+// columns quotes and joins column names.
+func (d *sqlDialect) columns(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.quote(n))
+	}
+	return b.String()
+}
+
+// placeholders returns "?, ?, ..." for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

@@ -1,0 +1,151 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"path"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/o365ingest/o365ingest/migrations"
+)
+
+// MigrationStatus is one migration and whether the database has it.
+type MigrationStatus struct {
+	// Version is the migration's number (00001_init.sql → 1).
+	Version int64
+	// Name is its file name.
+	Name string
+	// Applied reports whether the database has it; AppliedAt is when (zero if pending).
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// MigrateOption configures Migrate, MigrateDown and MigrateStatus.
+type MigrateOption func(*migrateConfig)
+
+type migrateConfig struct {
+	logger *slog.Logger
+}
+
+// MigrateLogger sends goose's progress messages (one per migration applied) to l. Without
+// it they are discarded.
+func MigrateLogger(l *slog.Logger) MigrateOption {
+	return func(c *migrateConfig) { c.logger = l }
+}
+
+// gooseDialects maps a sink dialect to goose's name for it.
+var gooseDialects = map[string]goose.Dialect{
+	DialectPostgres:  goose.DialectPostgres,
+	DialectMySQL:     goose.DialectMySQL,
+	DialectSQLServer: goose.DialectMSSQL, // goose's Provider rejects "sqlserver"
+	DialectSQLite:    goose.DialectSQLite3,
+}
+
+// provider builds a goose Provider over the sink's database and its dialect's embedded
+// migrations, with a cross-process lock where goose has one: a PostgreSQL advisory lock
+// (its id derived from the database and schema, so tests migrating separate schemas of
+// one database in parallel do not queue) and MySQL's goose_lock table. SQL Server has no
+// goose locker: migrate it from one process. SQLite has one writer anyway.
+func provider(ctx context.Context, s Sink, locking bool, opts []MigrateOption) (*goose.Provider, error) {
+	cfg := migrateConfig{logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gd, ok := gooseDialects[s.Dialect()]
+	if !ok {
+		return nil, fmt.Errorf("no goose dialect for sink dialect %q", s.Dialect())
+	}
+	fsys, err := migrations.FS(s.Dialect())
+	if err != nil {
+		return nil, err
+	}
+	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithSlog(cfg.logger)}
+	if locking {
+		switch s.Dialect() {
+		case DialectPostgres:
+			var where string
+			if err := s.DB().QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&where); err != nil {
+				return nil, fmt.Errorf("reading the current schema: %w", err)
+			}
+			l, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(crc32.ChecksumIEEE([]byte("o365ingest migrate " + where)))))
+			if err != nil {
+				return nil, err
+			}
+			popts = append(popts, goose.WithSessionLocker(l))
+		case DialectMySQL:
+			l, err := lock.NewMySQLTableLocker()
+			if err != nil {
+				return nil, err
+			}
+			popts = append(popts, goose.WithLocker(l))
+		}
+	}
+	return goose.NewProvider(gd, s.DB(), fsys, popts...)
+}
+
+// Migrate applies every pending migration, then makes the record_type and user_type
+// lookup tables hold the names this binary knows. Running it again is a no-op. Every
+// command that touches the database runs it first; migrations are additive.
+func Migrate(ctx context.Context, s Sink, opts ...MigrateOption) error {
+	p, err := provider(ctx, s, true, opts)
+	if err != nil {
+		return fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("%s: migrating up: %w", s.Dialect(), err)
+	}
+	b, ok := s.(interface{ lookups() *base })
+	if !ok {
+		return fmt.Errorf("%s: sink %T cannot fill the lookup tables", s.Dialect(), s)
+	}
+	return b.lookups().syncLookups(ctx)
+}
+
+// MigrateDown rolls back the most recent migration. Rolling back 00001 drops every
+// table: it is for development and tests, never for a database holding evidence.
+func MigrateDown(ctx context.Context, s Sink, opts ...MigrateOption) error {
+	p, err := provider(ctx, s, true, opts)
+	if err != nil {
+		return fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+	}
+	if _, err := p.Down(ctx); err != nil {
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			return fmt.Errorf("%s: migrating down: no migration is applied", s.Dialect())
+		}
+		return fmt.Errorf("%s: migrating down: %w", s.Dialect(), err)
+	}
+	return nil
+}
+
+// MigrateStatus lists every migration the binary has, in version order, and whether the
+// database has it. It takes no lock and changes nothing but goose's version table, which
+// it creates when missing.
+func MigrateStatus(ctx context.Context, s Sink, opts ...MigrateOption) ([]MigrationStatus, error) {
+	p, err := provider(ctx, s, false, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading migration status: %w", s.Dialect(), err)
+	}
+	out := make([]MigrationStatus, len(st))
+	for i, m := range st {
+		out[i] = MigrationStatus{
+			Version:   m.Source.Version,
+			Name:      path.Base(m.Source.Path),
+			Applied:   m.State == goose.StateApplied,
+			AppliedAt: m.AppliedAt,
+		}
+	}
+	return out, nil
+}
+
+// lookups gives Migrate the shared implementation of every sink.
+func (s *base) lookups() *base { return s }
