@@ -8,9 +8,6 @@ import (
 // errPending is returned by the sinks not committed yet (this file goes away as they land).
 var errPending = errors.New("this sink is being written; use sqlite for now")
 
-// OpenPostgres will open the PostgreSQL sink.
-func OpenPostgres(ctx context.Context, dsn string) (Sink, error) { return nil, errPending }
-
 // OpenMySQL will open the MySQL/MariaDB sink.
 func OpenMySQL(ctx context.Context, dsn string) (Sink, error) { return nil, errPending }
 

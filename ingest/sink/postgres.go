@@ -1,0 +1,316 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+var postgresDialect = &sqlDialect{
+	name:  DialectPostgres,
+	quote: func(s string) string { return `"` + s + `"` },
+	now:   "now()",
+	later: func(d time.Duration) (string, []any) {
+		return "now() + make_interval(secs => ?::float8)", []any{d.Seconds()}
+	},
+	forUpdate: " FOR UPDATE",
+	length:    runeLen,
+	uniqueViolation: func(err error) bool {
+		var e *pgconn.PgError
+		return errors.As(err, &e) && e.Code == "23505"
+	},
+}
+
+// Postgres is the PostgreSQL sink (pgx v5). Loads go through a pgxpool; DB() is a
+// database/sql handle over the same pool, so migrations and queries share its settings.
+type Postgres struct {
+	base
+	pool *pgxpool.Pool
+}
+
+// OpenPostgres connects to PostgreSQL. dsn is a pgx connection string (URL or
+// key=value); pool_* parameters size the pool, and any other unknown parameter
+// (search_path, statement_timeout, ...) is set on every connection.
+func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
+	where := describePostgres(dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors can quote the DSN; name it without its secrets instead.
+		return nil, fmt.Errorf("postgres: cannot parse the DSN of %s", where)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connecting to %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connecting to %s: %w", where, err)
+	}
+	return &Postgres{base: base{db: stdlib.OpenDBFromPool(pool), d: postgresDialect}, pool: pool}, nil
+}
+
+// Close closes the database handle and the pool.
+func (s *Postgres) Close() error {
+	err := s.db.Close()
+	s.pool.Close()
+	return err
+}
+
+// Temporary staging tables, one set per transaction (ON COMMIT DROP): a migration that
+// adds a column can never leave a stale staging table behind in a pooled session.
+const (
+	pgStageRecord   = "o365_stage_record"
+	pgStageProperty = "o365_stage_property"
+)
+
+// Load stores the batch in one transaction: COPY the records and their properties into
+// temporary tables, then one statement inserts the records that are new (ON CONFLICT
+// DO NOTHING) and the properties of exactly those records, then the quarantined records
+// and the ledger rows.
+func (s *Postgres) Load(ctx context.Context, b Batch) (LoadResult, error) {
+	p, err := prepare(b, s.d.length)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	recRows := make([][]any, len(p.recs))
+	var propRows [][]any
+	for i, r := range p.recs {
+		recRows[i] = pgRecordValues(r)
+		for _, pr := range r.Props {
+			row := propValues(r.ID, pr)
+			pgScrubNUL(row, nil)
+			propRows = append(propRows, row)
+		}
+	}
+	res := LoadResult{Duplicates: p.dups}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return s.load(ctx, tx, p, recRows, propRows, &res)
+	})
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("postgres: loading %d records: %w", len(b.Records), err)
+	}
+	return res, nil
+}
+
+func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, recRows, propRows [][]any, res *LoadResult) error {
+	q := s.d.quote
+	recCols := schema.AuditRecord.ColumnNames()
+	propCols := schema.AuditProperty.ColumnNames()
+	if len(recRows) > 0 {
+		stage := func(stage string, t *schema.Table, cols []string, rows [][]any) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", stage, q(t.Name))); err != nil {
+				return fmt.Errorf("creating %s: %w", stage, err)
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+				return rows[i], nil
+			})); err != nil {
+				return fmt.Errorf("copying into %s: %w", t.Name, err)
+			}
+			return nil
+		}
+		if err := stage(pgStageRecord, &schema.AuditRecord, recCols, recRows); err != nil {
+			return err
+		}
+		if len(propRows) > 0 {
+			if err := stage(pgStageProperty, &schema.AuditProperty, propCols, propRows); err != nil {
+				return err
+			}
+		}
+		// ORDER BY id: concurrent loaders lock overlapping ids in the same order.
+		insert := fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING RETURNING %s)",
+			q("audit_record"), s.d.columns(recCols), s.d.columns(recCols), pgStageRecord, q("id"), q("id"), q("id"))
+		if len(propRows) > 0 {
+			sp := make([]string, len(propCols))
+			for i, c := range propCols {
+				sp[i] = "sp." + q(c)
+			}
+			insert += fmt.Sprintf(", props AS (INSERT INTO %s (%s) SELECT %s FROM %s sp JOIN ins ON ins.%s = sp.%s ON CONFLICT DO NOTHING RETURNING 1)"+
+				" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM props)",
+				q("audit_property"), s.d.columns(propCols), strings.Join(sp, ", "), pgStageProperty, q("id"), q("record_id"))
+		} else {
+			insert += " SELECT (SELECT count(*) FROM ins), 0"
+		}
+		var inserted, props int64
+		if err := tx.QueryRow(ctx, insert).Scan(&inserted, &props); err != nil {
+			return fmt.Errorf("inserting records: %w", err)
+		}
+		res.Inserted = int(inserted)
+		res.Duplicates += len(recRows) - int(inserted)
+	}
+	if err := s.at(stageRecords); err != nil {
+		return err
+	}
+	if len(p.quarantined) > 0 {
+		var batch pgx.Batch
+		query := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING",
+			q("quarantine"), s.d.columns(schema.Quarantine.ColumnNames()), s.d.rebind(placeholders(len(schema.Quarantine.Columns))), q("qkey"))
+		for _, qr := range p.quarantined {
+			row := quarantineValues(qr, p.now)
+			if pgScrubNUL(row, nil) {
+				reason := schema.Quarantine.ColumnIndex("reason")
+				row[reason] = row[reason].(string) + "; NUL characters replaced by U+FFFD for PostgreSQL"
+			}
+			batch.Queue(query, row...).Exec(func(tag pgconn.CommandTag) error {
+				res.Quarantined += int(tag.RowsAffected())
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return fmt.Errorf("storing quarantined records: %w", err)
+		}
+	}
+	if err := s.writeLedger(ctx, pgxExec{tx}, p); err != nil {
+		return err
+	}
+	return s.at(stageLedger)
+}
+
+// pgRecordValues returns r's values for PostgreSQL: text cannot hold NUL and jsonb cannot
+// hold \u0000 (or a lone surrogate escape), so both become U+FFFD, with a note in
+// parse_notes saying so; raw otherwise stays as received.
+func pgRecordValues(r schema.Record) []any {
+	vals := r.Values
+	copied := false
+	own := func() {
+		if !copied {
+			vals, copied = append([]any(nil), vals...), true
+		}
+	}
+	var notes []string
+	rawAt := schema.AuditRecord.ColumnIndex("raw")
+	if raw, ok := vals[rawAt].(string); ok {
+		if fixed, changed := pgScrubJSON(raw); changed {
+			own()
+			vals[rawAt] = fixed
+			notes = append(notes, `raw: \u0000 replaced by \ufffd for PostgreSQL jsonb`)
+		}
+	}
+	if pgHasNUL(vals) {
+		own()
+		pgScrubNUL(vals, func(i int) {
+			notes = append(notes, schema.AuditRecord.Columns[i].Name+": NUL replaced by U+FFFD for PostgreSQL")
+		})
+	}
+	for _, p := range r.Props {
+		if strings.ContainsRune(p.Name, 0) || strings.ContainsRune(p.List, 0) || strings.ContainsRune(p.Value.String, 0) || strings.ContainsRune(p.OldValue.String, 0) {
+			notes = append(notes, "audit_property: NUL replaced by U+FFFD for PostgreSQL")
+			break
+		}
+	}
+	if len(notes) == 0 {
+		return vals
+	}
+	own()
+	at := schema.AuditRecord.ColumnIndex("parse_notes")
+	note := strings.Join(notes, "; ")
+	if old, ok := vals[at].(string); ok && old != "" {
+		note = old + "; " + note
+	}
+	vals[at] = note
+	return vals
+}
+
+func pgHasNUL(vals []any) bool {
+	for _, v := range vals {
+		if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pgScrubNUL replaces NUL characters in the strings of row in place, calling changed with
+// the index of each value it altered; it reports whether it altered any.
+func pgScrubNUL(row []any, changed func(i int)) bool {
+	altered := false
+	for i, v := range row {
+		if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+			row[i] = strings.ReplaceAll(s, "\x00", "\uFFFD")
+			altered = true
+			if changed != nil {
+				changed(i)
+			}
+		}
+	}
+	return altered
+}
+
+// pgScrubJSON replaces the JSON escapes jsonb rejects — \u0000 and an unpaired surrogate
+// half — with \ufffd. It reads escapes as JSON does, so an escaped backslash followed by
+// "u0000" is left alone.
+func pgScrubJSON(s string) (string, bool) {
+	if !strings.Contains(s, `\u`) {
+		return s, false
+	}
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(s) || s[i] != '\\' || s[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(s[i+2:i+6], 16, 16)
+		return rune(n), err == nil
+	}
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if s[i+1] != 'u' {
+			b.WriteString(s[i : i+2])
+			i++
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			b.WriteString(s[i : i+2])
+			i++
+			continue
+		}
+		switch {
+		case r == 0, r >= 0xDC00 && r <= 0xDFFF:
+			b.WriteString(`\ufffd`)
+			changed = true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				b.WriteString(s[i : i+12])
+				i += 11
+				continue
+			}
+			b.WriteString(`\ufffd`)
+			changed = true
+		default:
+			b.WriteString(s[i : i+6])
+		}
+		i += 5
+	}
+	if !changed {
+		return s, false
+	}
+	return b.String(), true
+}
+
+// pgxExec lets the shared ledger code run inside a pgx transaction.
+type pgxExec struct{ tx pgx.Tx }
+
+func (e pgxExec) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tag, err := e.tx.Exec(ctx, query, args...)
+	return rowsResult(tag.RowsAffected()), err
+}
+
+// rowsResult is the sql.Result of a statement run outside database/sql.
+type rowsResult int64
+
+func (r rowsResult) LastInsertId() (int64, error) { return 0, errors.New("no LastInsertId here") }
+func (r rowsResult) RowsAffected() (int64, error) { return int64(r), nil }
