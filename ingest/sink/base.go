@@ -90,10 +90,10 @@ func (s *base) MarkBlob(ctx context.Context, b schema.Blob) error {
 		return err
 	}
 	var err error
-	// Two processes marking the same new blob can both find no row and both insert;
-	// the loser retries and then finds the winner's row.
+	// Two processes marking the same new blob can both find no row and both insert (or,
+	// on InnoDB, deadlock on the gap lock); the loser retries and finds the winner's row.
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = s.markBlob(ctx, b); err == nil || !s.d.uniqueViolation(err) {
+		if err = s.markBlob(ctx, b); err == nil || !s.d.retryable(err) {
 			break
 		}
 	}

@@ -74,6 +74,14 @@ type sqlDialect struct {
 	length lengthFunc
 	// uniqueViolation reports whether err is a primary or unique key violation.
 	uniqueViolation func(error) bool
+	// deadlock, when set, reports whether err made the database roll the transaction
+	// back to break a deadlock, so that running it again can succeed.
+	deadlock func(error) bool
+}
+
+// retryable reports whether a transaction that failed with err can simply run again.
+func (d *sqlDialect) retryable(err error) bool {
+	return d.uniqueViolation(err) || (d.deadlock != nil && d.deadlock(err))
 }
 
 // time converts a Go time to the dialect's value for a Time column (nil for zero).

@@ -188,7 +188,8 @@ func checkValue(c *schema.Column, v any, length lengthFunc) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("a %T, want a time.Time", v)
 		}
-		t = t.UTC()
+		// Every database keeps microseconds; MySQL would round the rest, the others truncate.
+		t = t.UTC().Truncate(time.Microsecond)
 		if t.Before(minTime) || t.After(maxTime) {
 			return nil, fmt.Errorf("time %s outside 1000-01-01..9999-12-31, which not every database can store", t.Format(time.RFC3339Nano))
 		}
