@@ -1,0 +1,271 @@
+package detect
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/sink"
+)
+
+// record is what the rules see of one audit record.
+type record struct {
+	ID, TenantID, Operation, UserID, ClientIP, ResultStatus string
+	ObjectID, TargetUPN, MailboxOwner, ErrorNumber          string
+	RecordType, UserType                                    int64
+	Time                                                    time.Time
+	props                                                   []prop
+}
+
+type prop struct {
+	List, Name      string
+	Value, OldValue string
+	HasValue        bool
+}
+
+// get returns the first value of the named element of a list (names compare
+// case-insensitively: cmdlet parameters are not case-sensitive).
+func (r *record) get(list, name string) (string, bool) {
+	for _, p := range r.props {
+		if p.List == list && strings.EqualFold(p.Name, name) {
+			return p.Value, p.HasValue
+		}
+	}
+	return "", false
+}
+
+// param returns a Parameters value.
+func (r *record) param(name string) string {
+	v, _ := r.get("Parameters", name)
+	return v
+}
+
+// has reports whether a list has the named element.
+func (r *record) has(list, name string) bool {
+	for _, p := range r.props {
+		if p.List == list && strings.EqualFold(p.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// succeeded reports whether the record's ResultStatus does not say it failed
+// (Exchange admin: True/False; Entra: Success/Failure; others: Succeeded/Failed).
+func (r *record) succeeded() bool {
+	switch strings.ToLower(r.ResultStatus) {
+	case "false", "failed", "failure", "partiallysucceeded":
+		return false
+	}
+	return true
+}
+
+// signinFailed reports whether a sign-in record is a failure.
+func (r *record) signinFailed() bool {
+	return r.Operation == "UserLoginFailed" || (r.ErrorNumber != "" && r.ErrorNumber != "0")
+}
+
+// quote quotes an identifier for dialect.
+func quote(dialect, ident string) string {
+	switch dialect {
+	case sink.DialectMySQL:
+		return "`" + ident + "`"
+	case sink.DialectSQLServer:
+		return "[" + ident + "]"
+	}
+	return `"` + ident + `"`
+}
+
+// placeholders returns "?, ?, ..." for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// scanTime converts what a driver returns for a Time column into a UTC time: time.Time
+// (PostgreSQL, SQL Server, MySQL with parseTime), or text (SQLite, MySQL without it).
+func scanTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), nil
+	case string:
+		return parseDBTime(x)
+	case []byte:
+		return parseDBTime(string(x))
+	case nil:
+		return time.Time{}, nil
+	}
+	return time.Time{}, fmt.Errorf("unexpected time value of type %T", v)
+}
+
+func parseDBTime(s string) (time.Time, error) {
+	for _, layout := range []string{sink.SQLiteTimeFormat, "2006-01-02 15:04:05.999999999Z07:00", time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unreadable time %q", s)
+}
+
+// recordColumns are the audit_record columns the rules read, in scan order.
+const recordColumns = `r.id, r.tenant_id, r.creation_time, r.operation, r.user_id, r.client_ip, r.result_status,
+	r.object_id, r.target_upn, r.mailbox_owner_upn, r.error_number, r.record_type, r.user_type`
+
+func scanRecord(rows *sql.Rows) (*record, error) {
+	var (
+		r                                               record
+		t                                               any
+		op, user, ip, status, obj, target, owner, errNo sql.NullString
+		rt, ut                                          sql.NullInt64
+	)
+	if err := rows.Scan(&r.ID, &r.TenantID, &t, &op, &user, &ip, &status, &obj, &target, &owner, &errNo, &rt, &ut); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Time, err = scanTime(t); err != nil {
+		return nil, fmt.Errorf("record %s: creation_time: %w", r.ID, err)
+	}
+	r.Operation, r.UserID, r.ClientIP, r.ResultStatus = op.String, user.String, ip.String, status.String
+	r.ObjectID, r.TargetUPN, r.MailboxOwner, r.ErrorNumber = obj.String, target.String, owner.String, errNo.String
+	r.RecordType, r.UserType = rt.Int64, ut.Int64
+	if !ut.Valid {
+		r.UserType = -1
+	}
+	return &r, nil
+}
+
+// loadRecords reads the records of the given operations with from <= creation_time < to,
+// in time order, with their audit_property rows when withProps.
+func loadRecords(ctx context.Context, db *sql.DB, dialect string, ops []string, from, to time.Time, withProps bool) ([]*record, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(ops)+2)
+	for _, o := range ops {
+		args = append(args, o)
+	}
+	args = append(args, sink.TimeValue(dialect, from), sink.TimeValue(dialect, to))
+	where := `r.operation IN (` + placeholders(len(ops)) + `) AND r.creation_time >= ? AND r.creation_time < ?`
+	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT `+recordColumns+` FROM audit_record r WHERE `+where+` ORDER BY r.creation_time, r.id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading records: %w", err)
+	}
+	var recs []*record
+	byID := map[string]*record{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("reading records: %w", err)
+		}
+		recs = append(recs, r)
+		byID[r.ID] = r
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("reading records: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading records: %w", err)
+	}
+	if !withProps || len(recs) == 0 {
+		return recs, nil
+	}
+	q := func(s string) string { return "p." + quote(dialect, s) }
+	prows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT p.record_id, `+q("list")+`, `+q("name")+`, `+q("value")+`, p.old_value
+		FROM audit_property p JOIN audit_record r ON r.id = p.record_id
+		WHERE `+where+` ORDER BY p.record_id, `+q("list")+`, `+q("ordinal")), args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading record properties: %w", err)
+	}
+	defer prows.Close()
+	for prows.Next() {
+		var id string
+		var p prop
+		var v, old sql.NullString
+		if err := prows.Scan(&id, &p.List, &p.Name, &v, &old); err != nil {
+			return nil, fmt.Errorf("reading record properties: %w", err)
+		}
+		p.Value, p.HasValue, p.OldValue = v.String, v.Valid, old.String
+		if r := byID[id]; r != nil {
+			r.props = append(r.props, p)
+		}
+	}
+	if err := prows.Err(); err != nil {
+		return nil, fmt.Errorf("reading record properties: %w", err)
+	}
+	return recs, nil
+}
+
+// epoch is earlier than any audit record and within every database's time range.
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// learnDomains returns, per tenant, the domains learned from the records of
+// [from, to) (see the package doc).
+func learnDomains(ctx context.Context, db *sql.DB, dialect string, from, to time.Time) (map[string]domainSet, error) {
+	out := map[string]domainSet{}
+	set := func(tenant string) domainSet {
+		if out[tenant] == nil {
+			out[tenant] = domainSet{}
+		}
+		return out[tenant]
+	}
+	tf, tt := sink.TimeValue(dialect, from), sink.TimeValue(dialect, to)
+	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT tenant_id, user_id FROM audit_record
+		WHERE creation_time >= ? AND creation_time < ? AND user_id LIKE ? GROUP BY tenant_id, user_id`), tf, tt, "%@%")
+	if err != nil {
+		return nil, fmt.Errorf("learning domains: %w", err)
+	}
+	users := map[string]int{}
+	perDomain := map[[2]string]int{}
+	for rows.Next() {
+		var tenant, user string
+		if err := rows.Scan(&tenant, &user); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("learning domains: %w", err)
+		}
+		users[tenant]++
+		perDomain[[2]string{tenant, domainOf(user)}]++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("learning domains: %w", err)
+	}
+	for k, n := range perDomain {
+		if k[1] != "" && n*10 >= users[k[0]] {
+			set(k[0]).add(k[1])
+		}
+	}
+	orgs, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT DISTINCT tenant_id, organization_name FROM audit_record
+		WHERE creation_time >= ? AND creation_time < ? AND organization_name IS NOT NULL`), tf, tt)
+	if err != nil {
+		return nil, fmt.Errorf("learning domains: %w", err)
+	}
+	for orgs.Next() {
+		var tenant, org string
+		if err := orgs.Scan(&tenant, &org); err != nil {
+			orgs.Close()
+			return nil, fmt.Errorf("learning domains: %w", err)
+		}
+		if strings.Contains(org, ".") {
+			set(tenant).add(org)
+		}
+	}
+	orgs.Close()
+	if err := orgs.Err(); err != nil {
+		return nil, fmt.Errorf("learning domains: %w", err)
+	}
+	accepted, err := loadRecords(ctx, db, dialect, []string{"New-AcceptedDomain", "Set-AcceptedDomain"}, epoch, to, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range accepted {
+		if !r.succeeded() {
+			continue
+		}
+		if d := r.param("DomainName"); d != "" {
+			set(r.TenantID).add(d)
+		}
+	}
+	return out, nil
+}

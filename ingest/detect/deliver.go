@@ -1,0 +1,247 @@
+package detect
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// Delivery statuses in alert_delivery.
+const (
+	DeliverySending = "sending"
+	DeliverySent    = "sent"
+	DeliveryFailed  = "failed"
+)
+
+// ClaimTimeout is how long a delivery claimed by a process (status sending) is left
+// alone before another Deliver takes it over, for a process that died mid-delivery.
+const ClaimTimeout = 10 * time.Minute
+
+// MaxPerRun caps the alerts sent to one webhook by one Deliver; the rest wait for the
+// next run, so a new webhook is not flooded with a database's whole history at once.
+const MaxPerRun = 200
+
+// Deliver sends every stored alert that a configured webhook has not received yet
+// (never sent, or failed before) to it, one POST per alert, and records the outcome
+// per alert and webhook in alert_delivery. A 2xx answer is a delivery; anything else
+// is a failure retried by the next Deliver. It returns how many deliveries succeeded
+// and failed; err is for database trouble only (a webhook failing is counted, not
+// returned). client nil means a client with a 15-second timeout.
+func Deliver(ctx context.Context, db *sql.DB, dialect string, cfg Config, client *http.Client) (sent, failed int, err error) {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	for _, w := range cfg.Webhooks {
+		s, f, err := deliverTo(ctx, db, dialect, w, client)
+		sent += s
+		failed += f
+		if err != nil {
+			return sent, failed, fmt.Errorf("detect: webhook %s: %w", w.ID(), err)
+		}
+	}
+	return sent, failed, nil
+}
+
+func deliverTo(ctx context.Context, db *sql.DB, dialect string, w Webhook, client *http.Client) (sent, failed int, err error) {
+	id := w.ID()
+	now := time.Now().UTC()
+	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, alertSelect+` WHERE NOT EXISTS (SELECT 1 FROM alert_delivery d
+		WHERE d.alert_id = a.alert_id AND d.webhook = ? AND (d.status = ? OR (d.status = ? AND d.updated_at > ?)))
+		ORDER BY a.creation_time, a.alert_id`), id, DeliverySent, DeliverySending, sink.TimeValue(dialect, now.Add(-ClaimTimeout)))
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing undelivered alerts: %w", err)
+	}
+	alerts, err := scanAlerts(rows)
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing undelivered alerts: %w", err)
+	}
+	minRank := severityRank(w.MinSeverity)
+	n := 0
+	for _, a := range alerts {
+		if severityRank(a.Severity) < minRank {
+			continue
+		}
+		if n == MaxPerRun {
+			break
+		}
+		ok, err := claim(ctx, db, dialect, a.ID, id)
+		if err != nil {
+			return sent, failed, err
+		}
+		if !ok {
+			continue // another process has it
+		}
+		n++
+		postErr := post(ctx, client, w, a)
+		status, lastErr := DeliverySent, any(nil)
+		var sentAt any
+		if postErr != nil {
+			status, lastErr = DeliveryFailed, clip(postErr.Error(), 1000)
+			failed++
+		} else {
+			sentAt = sink.TimeValue(dialect, time.Now().UTC())
+			sent++
+		}
+		// A cancelled run still records what happened to the POST it made.
+		if _, err := db.ExecContext(context.WithoutCancel(ctx), sink.Rebind(dialect, `UPDATE alert_delivery SET status = ?, last_error = ?, sent_at = ?, updated_at = ?
+			WHERE alert_id = ? AND webhook = ?`), status, lastErr, sentAt, sink.TimeValue(dialect, time.Now().UTC()), a.ID, id); err != nil {
+			return sent, failed, fmt.Errorf("recording delivery of alert %s: %w", a.ID[:12], err)
+		}
+		if ctx.Err() != nil {
+			return sent, failed, ctx.Err()
+		}
+	}
+	return sent, failed, nil
+}
+
+// claim marks (alert, webhook) as being sent by this process: a new row, or a failed or
+// stale one taken over. It reports false when another process holds it or it was sent.
+func claim(ctx context.Context, db *sql.DB, dialect, alertID, webhook string) (bool, error) {
+	now := time.Now().UTC()
+	cols := schema.AlertDelivery.ColumnNames()
+	q, order := insertIfAbsent(dialect, schema.AlertDelivery.Name, cols, 2)
+	res, err := db.ExecContext(ctx, sink.Rebind(dialect, q), order([]any{alertID, webhook, DeliverySending, int64(1), nil, nil, sink.TimeValue(dialect, now)})...)
+	if err != nil {
+		return false, fmt.Errorf("claiming delivery of alert %s: %w", alertID[:12], err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 1 {
+		return true, nil
+	}
+	res, err = db.ExecContext(ctx, sink.Rebind(dialect, `UPDATE alert_delivery SET status = ?, attempts = attempts + 1, updated_at = ?
+		WHERE alert_id = ? AND webhook = ? AND (status = ? OR (status = ? AND updated_at <= ?))`),
+		DeliverySending, sink.TimeValue(dialect, now), alertID, webhook, DeliveryFailed, DeliverySending, sink.TimeValue(dialect, now.Add(-ClaimTimeout)))
+	if err != nil {
+		return false, fmt.Errorf("claiming delivery of alert %s: %w", alertID[:12], err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// post sends one alert to a webhook in its format.
+func post(ctx context.Context, client *http.Client, w Webhook, a Alert) error {
+	body, err := Payload(w.format(), a)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("building the request failed (check the URL)")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "o365ingest-detect")
+	resp, err := client.Do(req)
+	if err != nil {
+		// The error text of a failed request holds the URL, which may hold a token.
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) && ue.Unwrap() != nil {
+			return fmt.Errorf("posting: %v", ue.Unwrap())
+		}
+		return errors.New("posting failed")
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+	}
+	return nil
+}
+
+// Payload renders an alert as a webhook body: format json is the alert itself (the
+// fields of Alert, snake_case), teams a message with one Adaptive Card, slack a Block
+// Kit message.
+func Payload(format string, a Alert) ([]byte, error) {
+	switch strings.ToLower(format) {
+	case "", FormatJSON:
+		return json.Marshal(a)
+	case FormatTeams:
+		return json.Marshal(teamsMessage(a))
+	case FormatSlack:
+		return json.Marshal(slackMessage(a))
+	}
+	return nil, fmt.Errorf("unknown webhook format %q", format)
+}
+
+// facts are the alert's key facts, in display order.
+func facts(a Alert) [][2]string {
+	f := [][2]string{{"Rule", a.Rule}, {"Severity", a.Severity}, {"User", a.UserID}, {"Time", a.CreationTime.UTC().Format(time.RFC3339)}, {"Address", a.ClientIP}}
+	if a.Country != "" {
+		f = append(f, [2]string{"Country", a.Country})
+	}
+	f = append(f, [2]string{"Record", a.RecordID})
+	for _, k := range sortedKeys(keysOf(a.Evidence)) {
+		f = append(f, [2]string{k, a.Evidence[k]})
+	}
+	return f
+}
+
+func keysOf(m map[string]string) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+func teamsMessage(a Alert) any {
+	var fs []map[string]string
+	for _, f := range facts(a) {
+		fs = append(fs, map[string]string{"title": f[0], "value": f[1]})
+	}
+	body := []any{
+		map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": map[string]string{SeverityHigh: "Attention", SeverityMedium: "Warning"}[a.Severity],
+			"text": "o365ingest alert: " + a.Rule},
+		map[string]any{"type": "TextBlock", "wrap": true, "text": a.Summary},
+		map[string]any{"type": "FactSet", "facts": fs},
+	}
+	if len(a.Remediation) > 0 {
+		body = append(body,
+			map[string]any{"type": "TextBlock", "weight": "Bolder", "text": "Suggested remediation", "wrap": true},
+			map[string]any{"type": "TextBlock", "fontType": "Monospace", "wrap": true, "text": strings.Join(a.Remediation, "\n\n")})
+	}
+	return map[string]any{
+		"type": "message",
+		"attachments": []any{map[string]any{
+			"contentType": "application/vnd.microsoft.card.adaptive",
+			"content": map[string]any{
+				"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+				"type":    "AdaptiveCard",
+				"version": "1.4",
+				"body":    body,
+			},
+		}},
+	}
+}
+
+func slackMessage(a Alert) any {
+	var lines []string
+	for _, f := range facts(a) {
+		lines = append(lines, "*"+slackEscape(f[0])+":* "+slackEscape(f[1]))
+	}
+	blocks := []any{
+		map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip("o365ingest alert: "+a.Rule+" ("+a.Severity+")", 150)}},
+		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(slackEscape(a.Summary), 3000)}},
+		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(strings.Join(lines, "\n"), 3000)}},
+	}
+	if len(a.Remediation) > 0 {
+		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn",
+			"text": clip("*Suggested remediation*\n```"+strings.Join(a.Remediation, "\n")+"```", 3000)}})
+	}
+	return map[string]any{"text": fmt.Sprintf("[%s] %s", a.Severity, a.Summary), "blocks": blocks}
+}
+
+// slackEscape escapes the three characters Slack's mrkdwn reserves.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
