@@ -33,11 +33,8 @@ const knownChunk = 500
 // Known reports which content ids of tenantID are loaded or expired.
 func (s *base) Known(ctx context.Context, tenantID string, contentIDs []string) (map[string]bool, error) {
 	known := make(map[string]bool)
-	q := s.d.quote
 	for chunk := range slices.Chunk(contentIDs, knownChunk) {
-		query := s.d.rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ? AND %s IN ('%s', '%s') AND %s IN (%s)",
-			q("content_id"), q("content_blob"), q("tenant_id"), q("status"), schema.BlobLoaded, schema.BlobExpired,
-			q("content_id"), placeholders(len(chunk))))
+		query := s.d.knownSQL(len(chunk))
 		args := make([]any, 0, len(chunk)+1)
 		args = append(args, tenantID)
 		for _, id := range chunk {
@@ -104,7 +101,6 @@ func (s *base) MarkBlob(ctx context.Context, b schema.Blob) error {
 }
 
 func (s *base) markBlob(ctx context.Context, b schema.Blob) error {
-	q := s.d.quote
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -112,9 +108,7 @@ func (s *base) markBlob(ctx context.Context, b schema.Blob) error {
 	defer tx.Rollback()
 	var status string
 	var attempts sql.NullInt64
-	err = tx.QueryRowContext(ctx, s.d.rebind(fmt.Sprintf("SELECT %s, %s FROM %s%s WHERE %s = ? AND %s = ?%s",
-		q("status"), q("attempts"), q("content_blob"), s.d.tableHint, q("tenant_id"), q("content_id"), s.d.forUpdate)),
-		b.TenantID, b.ContentID).Scan(&status, &attempts)
+	err = tx.QueryRowContext(ctx, s.d.markSelectSQL(), b.TenantID, b.ContentID).Scan(&status, &attempts)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
@@ -128,8 +122,7 @@ func (s *base) markBlob(ctx context.Context, b schema.Blob) error {
 	case !found:
 		row := blobValues(b, b.Status, now)
 		row[schema.ContentBlob.ColumnIndex("attempts")] = int64(add)
-		_, err = tx.ExecContext(ctx, s.d.rebind(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)",
-			q("content_blob"), s.d.columns(schema.ContentBlob.ColumnNames()), placeholders(len(row)))), s.d.args(row)...)
+		_, err = tx.ExecContext(ctx, s.d.insertSQL(&schema.ContentBlob), s.d.args(row)...)
 	case statusRank(b.Status) < statusRank(status):
 		return nil // never downgrade
 	default:
@@ -144,13 +137,8 @@ func (s *base) markBlob(ctx context.Context, b schema.Blob) error {
 				set, args = append(set, f.col), append(args, f.v)
 			}
 		}
-		assign := make([]string, len(set))
-		for i, c := range set {
-			assign[i] = q(c) + " = ?"
-		}
 		args = append(args, b.TenantID, b.ContentID)
-		_, err = tx.ExecContext(ctx, s.d.rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s = ? AND %s = ?",
-			q("content_blob"), strings.Join(assign, ", "), q("tenant_id"), q("content_id"))), args...)
+		_, err = tx.ExecContext(ctx, s.d.markUpdateSQL(set), args...)
 	}
 	if err != nil {
 		return err
@@ -254,11 +242,8 @@ func (s *base) Acquire(ctx context.Context, name, holder string, ttl time.Durati
 			return false, &ValueError{RecordID: "lease " + name, Table: schema.IngestLease.Name, Column: f.col, Reason: fmt.Sprintf("must be 1 to %d characters", c.Size)}
 		}
 	}
-	q := s.d.quote
-	expr, exprArgs := s.d.later(ttl)
-	args := append(append([]any{holder}, exprArgs...), name, holder)
-	res, err := s.db.ExecContext(ctx, s.d.rebind(fmt.Sprintf("UPDATE %s SET %s = ?, %s = %s WHERE %s = ? AND (%s = ? OR %s < %s)",
-		q("ingest_lease"), q("holder"), q("expires_at"), expr, q("name"), q("holder"), q("expires_at"), s.d.now)), args...)
+	update, updateArgs := s.d.leaseUpdateSQL(name, holder, ttl)
+	res, err := s.db.ExecContext(ctx, update, updateArgs...)
 	if err != nil {
 		return false, fmt.Errorf("%s: acquiring lease %s: %w", s.d.name, name, err)
 	}
@@ -267,20 +252,8 @@ func (s *base) Acquire(ctx context.Context, name, holder string, ttl time.Durati
 	} else if n > 0 {
 		return true, nil
 	}
-	args = append([]any{name, holder}, exprArgs...)
-	var insert string
-	cols := s.d.columns([]string{"name", "holder", "expires_at"})
-	switch s.d.name {
-	case DialectMySQL:
-		insert = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON DUPLICATE KEY UPDATE %s = %s", q("ingest_lease"), cols, expr, q("name"), q("name"))
-	case DialectSQLServer:
-		insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT ?, ?, %s WHERE NOT EXISTS (SELECT 1 FROM %s WITH (UPDLOCK, HOLDLOCK) WHERE %s = ?)",
-			q("ingest_lease"), cols, expr, q("ingest_lease"), q("name"))
-		args = append(args, name)
-	default:
-		insert = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON CONFLICT (%s) DO NOTHING", q("ingest_lease"), cols, expr, q("name"))
-	}
-	res, err = s.db.ExecContext(ctx, s.d.rebind(insert), args...)
+	insert, insertArgs := s.d.leaseInsertSQL(name, holder, ttl)
+	res, err = s.db.ExecContext(ctx, insert, insertArgs...)
 	if err != nil {
 		if s.d.uniqueViolation(err) {
 			return false, nil // another holder inserted it first
@@ -296,9 +269,7 @@ func (s *base) Acquire(ctx context.Context, name, holder string, ttl time.Durati
 
 // Release gives up the lease name if holder has it.
 func (s *base) Release(ctx context.Context, name, holder string) error {
-	q := s.d.quote
-	if _, err := s.db.ExecContext(ctx, s.d.rebind(fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s = ?",
-		q("ingest_lease"), q("name"), q("holder"))), name, holder); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.d.releaseSQL(), name, holder); err != nil {
 		return fmt.Errorf("%s: releasing lease %s: %w", s.d.name, name, err)
 	}
 	return nil

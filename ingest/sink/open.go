@@ -12,9 +12,9 @@ import (
 	"github.com/microsoft/go-mssqldb/msdsn"
 )
 
-// driver is one line of the driver table: how to open a sink and which SQL dialect (and
+// driverEntry is one line of the driver table: how to open a sink and which SQL dialect (and
 // so which migrations/<dialect> directory and goose dialect) it speaks.
-type driver struct {
+type driverEntry struct {
 	dialect string
 	open    func(ctx context.Context, dsn string) (Sink, error)
 	// describe renders the DSN's host and database without credentials.
@@ -23,7 +23,7 @@ type driver struct {
 
 // drivers is the driver table. Adding a database is one line here, one file with its
 // sink, and one migrations/<dialect> directory; the conformance suite then runs it.
-var drivers = map[string]driver{
+var drivers = map[string]driverEntry{
 	"sqlite":    {DialectSQLite, func(ctx context.Context, dsn string) (Sink, error) { return OpenSQLite(ctx, dsn) }, describeSQLite},
 	"postgres":  {DialectPostgres, func(ctx context.Context, dsn string) (Sink, error) { return OpenPostgres(ctx, dsn) }, describePostgres},
 	"mysql":     {DialectMySQL, func(ctx context.Context, dsn string) (Sink, error) { return OpenMySQL(ctx, dsn) }, describeMySQL},

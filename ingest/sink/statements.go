@@ -1,0 +1,80 @@
+package sink
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// The statements the shared code runs, as pure functions of the dialect so that the SQL
+// of a database we cannot run here (SQL Server) is golden-tested as text.
+
+// knownSQL selects the loaded or expired content ids of a tenant among n ids.
+func (d *sqlDialect) knownSQL(n int) string {
+	q := d.quote
+	return d.rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ? AND %s IN ('%s', '%s') AND %s IN (%s)",
+		q("content_id"), q("content_blob"), q("tenant_id"), q("status"), schema.BlobLoaded, schema.BlobExpired,
+		q("content_id"), placeholders(n)))
+}
+
+// insertSQL inserts one row of t (all columns, in order).
+func (d *sqlDialect) insertSQL(t *schema.Table) string {
+	return d.rebind(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", d.quote(t.Name), d.columns(t.ColumnNames()), placeholders(len(t.Columns))))
+}
+
+// markSelectSQL reads a ledger row's status and attempts, locking it.
+func (d *sqlDialect) markSelectSQL() string {
+	q := d.quote
+	return d.rebind(fmt.Sprintf("SELECT %s, %s FROM %s%s WHERE %s = ? AND %s = ?%s",
+		q("status"), q("attempts"), q("content_blob"), d.tableHint, q("tenant_id"), q("content_id"), d.forUpdate))
+}
+
+// markUpdateSQL updates the columns set of a ledger row (arguments: the values of set,
+// then tenant id and content id).
+func (d *sqlDialect) markUpdateSQL(set []string) string {
+	q := d.quote
+	assign := make([]string, len(set))
+	for i, c := range set {
+		assign[i] = q(c) + " = ?"
+	}
+	return d.rebind(fmt.Sprintf("UPDATE %s SET %s WHERE %s = ? AND %s = ?",
+		q("content_blob"), strings.Join(assign, ", "), q("tenant_id"), q("content_id")))
+}
+
+// leaseUpdateSQL takes the lease name for holder if holder has it or it has expired.
+func (d *sqlDialect) leaseUpdateSQL(name, holder string, ttl time.Duration) (string, []any) {
+	q := d.quote
+	expr, exprArgs := d.later(ttl)
+	args := append(append([]any{holder}, exprArgs...), name, holder)
+	return d.rebind(fmt.Sprintf("UPDATE %s SET %s = ?, %s = %s WHERE %s = ? AND (%s = ? OR %s < %s)",
+		q("ingest_lease"), q("holder"), q("expires_at"), expr, q("name"), q("holder"), q("expires_at"), d.now)), args
+}
+
+// leaseInsertSQL creates the lease name for holder unless it exists; it affects one row
+// when it did.
+func (d *sqlDialect) leaseInsertSQL(name, holder string, ttl time.Duration) (string, []any) {
+	q := d.quote
+	expr, exprArgs := d.later(ttl)
+	args := append([]any{name, holder}, exprArgs...)
+	cols := d.columns([]string{"name", "holder", "expires_at"})
+	var query string
+	switch d.name {
+	case DialectMySQL:
+		query = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON DUPLICATE KEY UPDATE %s = %s", q("ingest_lease"), cols, expr, q("name"), q("name"))
+	case DialectSQLServer:
+		query = fmt.Sprintf("INSERT INTO %s (%s) SELECT ?, ?, %s WHERE NOT EXISTS (SELECT 1 FROM %s WITH (UPDLOCK, HOLDLOCK) WHERE %s = ?)",
+			q("ingest_lease"), cols, expr, q("ingest_lease"), q("name"))
+		args = append(args, name)
+	default:
+		query = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON CONFLICT (%s) DO NOTHING", q("ingest_lease"), cols, expr, q("name"))
+	}
+	return d.rebind(query), args
+}
+
+// releaseSQL deletes the lease name if holder has it.
+func (d *sqlDialect) releaseSQL() string {
+	q := d.quote
+	return d.rebind(fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s = ?", q("ingest_lease"), q("name"), q("holder")))
+}

@@ -1,0 +1,1 @@
+INSERT INTO [content_blob] ([tenant_id], [content_id], [content_type], [content_uri], [content_created], [content_expiration], [status], [reason], [sha256], [bytes], [record_count], [quarantined], [attempts], [updated_at]) VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14)

@@ -1,0 +1,1 @@
+DELETE FROM [ingest_lease] WHERE [name] = @p1 AND [holder] = @p2
