@@ -27,6 +27,7 @@ var sqliteDefaults = []struct{ key, param string }{
 	{"journal_mode", "_pragma=journal_mode(WAL)"},
 	{"synchronous", "_pragma=synchronous(NORMAL)"},
 	{"_txlock", "_txlock=immediate"},
+	{"cache_size", "_pragma=cache_size(-65536)"},
 }
 
 // sqliteDSN turns a file path (or a file: URI, with or without parameters) into the DSN
