@@ -274,7 +274,9 @@ func ruleCases() []ruleCase {
 		return aad(id, day, alex, "Update user.", "Success", megan, map[string]any{"ModifiedProperties": mod("Included Updated Properties", "AssignedLicense", "")})
 	})
 	add(ruleCase{name: "a license change does not fire", records: []string{r}})
-	id, r = one("mfa", func(id string) string { return aad(id, day, alex, "Admin deleted security info", "Success", megan, nil) })
+	id, r = one("mfa", func(id string) string {
+		return aad(id, day, alex, "Admin deleted security info", "Success", megan, nil)
+	})
 	add(ruleCase{name: "an admin deleting security info fires", records: []string{r}, want: []string{"mfa_removed:" + id}})
 
 	// mailbox_permission_granted
