@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -22,6 +23,9 @@ type BlobStats struct {
 	Bytes    int64  // body length
 	Records  int    // elements of the top-level array handed to fn
 	Attempts int    // HTTP attempts it took (1 when nothing went wrong)
+	// Malformed is set when the body was salvaged (see FetchOptions.Salvage): it says
+	// why the body is not a valid JSON array.
+	Malformed string
 }
 
 // FetchOptions are optional settings of FetchBlobWith.
@@ -29,6 +33,15 @@ type FetchOptions struct {
 	// Archive, when set, receives the exact body bytes of the successful
 	// attempt (never those of a failed one), before fn sees any record.
 	Archive io.Writer
+	// Salvage keeps a body that is still malformed after every retry, when it is what
+	// the service stores rather than a transfer accident: it arrived whole (no transport
+	// error) and byte-identical on the last two attempts. Then, instead of failing with
+	// ErrMalformedBlob, FetchBlobWith hands fn what the body holds: each element of a
+	// complete top-level array as it stands, valid JSON or not; or, when the body is
+	// not such an array, the whole body as element 0. BlobStats.Malformed says why; the
+	// caller quarantines what does not parse, so no byte the service served is dropped.
+	// A body cut short is never salvaged: it is fetched again on a later pass.
+	Salvage bool
 }
 
 // FetchBlob downloads b and hands each element of its top-level JSON array to
@@ -67,6 +80,8 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 	}
 	var sp *spool
 	var offsets []int64
+	// Hashes of the last two whole bodies that were malformed, for Salvage.
+	var malformedSums [2]string
 	defer func() {
 		if sp != nil {
 			sp.Close()
@@ -82,8 +97,34 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 			sp = &spool{limit: c.cfg.SpoolMemory, dir: c.cfg.SpoolDir, hash: sha256.New()}
 			var err error
 			offsets, err = scanArray(resp.Body, sp)
+			var rb *retryBody
+			if err != nil && opts.Salvage && errors.As(err, &rb) {
+				// Read the rest so the spool holds the whole body, and learn
+				// whether it arrived whole.
+				_, rerr := io.Copy(sp, resp.Body)
+				sum := ""
+				if rerr == nil && sp.err == nil {
+					sum = hex.EncodeToString(sp.hash.Sum(nil))
+				}
+				malformedSums = [2]string{malformedSums[1], sum}
+			} else {
+				malformedSums = [2]string{}
+			}
 			return err
 		})
+	if err != nil && opts.Salvage && errors.Is(err, ErrMalformedBlob) && ctx.Err() == nil &&
+		malformedSums[1] != "" && malformedSums[0] == malformedSums[1] {
+		reason := err.Error()
+		if rb := (*retryBody)(nil); errors.As(err, &rb) {
+			reason = rb.Error()
+		}
+		offsets, err = salvage(sp)
+		if err == nil {
+			st.Malformed = reason
+			c.log.Warn("blob body still malformed after every retry, identical each time: handing on what it holds",
+				"content_type", b.ContentType, "blob", b.ContentID, "bytes", sp.n, "elements", len(offsets)/2, "reason", reason)
+		}
+	}
 	if err != nil {
 		return st, fmt.Errorf("api: fetching blob %s (%s): %w", b.ContentID, b.ContentType, err)
 	}
@@ -170,6 +211,93 @@ func scanArray(body io.Reader, sp *spool) ([]int64, error) {
 		return nil, fmt.Errorf("api: spooling blob: %w", sp.err)
 	}
 	return offsets, nil
+}
+
+// salvage returns the element offsets of a malformed body kept in sp: those of a
+// complete top-level array split loosely (see looseArray), else the whole body as
+// one element.
+func salvage(sp *spool) ([]int64, error) {
+	if sp.err != nil {
+		return nil, fmt.Errorf("api: spooling blob: %w", sp.err)
+	}
+	r, err := sp.reader()
+	if err != nil {
+		return nil, err
+	}
+	if offsets, ok := looseArray(r); ok {
+		return offsets, nil
+	}
+	return []int64{0, sp.n}, nil
+}
+
+// looseArray splits a body that is a top-level JSON array into its elements without
+// requiring them to be valid JSON: it only tracks strings (with escapes) and bracket
+// depth, so an element with a syntax error still ends at the next comma or bracket at
+// depth 0. It returns the [start,end) offsets of each non-empty element, and false
+// when the body is not one complete array (with only whitespace around it).
+func looseArray(r io.Reader) ([]int64, bool) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var offsets []int64
+	pos, start, last := int64(-1), int64(-1), int64(-1)
+	depth := 0
+	opened, closed, inString, escaped := false, false, false, false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		pos++
+		space := c == ' ' || c == '\t' || c == '\n' || c == '\r'
+		switch {
+		case closed:
+			if !space {
+				return nil, false
+			}
+			continue
+		case !opened:
+			if space {
+				continue
+			}
+			if c != '[' {
+				return nil, false
+			}
+			opened = true
+			continue
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			last = pos
+			continue
+		case space:
+			continue
+		case depth == 0 && (c == ',' || c == ']'):
+			if start >= 0 {
+				offsets = append(offsets, start, last+1)
+				start = -1
+			}
+			closed = c == ']'
+			continue
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth < 0 {
+				return nil, false
+			}
+		}
+		if start < 0 {
+			start = pos
+		}
+		last = pos
+	}
+	return offsets, closed
 }
 
 // spool keeps a body in memory up to limit bytes, then in a temp file.
