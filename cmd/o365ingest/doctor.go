@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+)
+
+// checker prints doctor's verdict lines and remembers whether any check failed.
+type checker struct {
+	w      io.Writer
+	failed bool
+}
+
+func (c *checker) ok(what, format string, args ...any) {
+	fmt.Fprintf(c.w, "ok    %s: %s\n", what, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) warn(what, format string, args ...any) {
+	fmt.Fprintf(c.w, "warn  %s: %s\n", what, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) fail(what string, err error, hint string) {
+	c.failed = true
+	fmt.Fprintf(c.w, "FAIL  %s: %v\n", what, err)
+	if hint != "" {
+		fmt.Fprintf(c.w, "      likely cause: %s\n", hint)
+	}
+}
+
+func cmdDoctor(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	sf := addSinkFlags(fs)
+	var tenants listFlag
+	fs.Var(&tenants, "tenant", "only these configured tenants")
+	if code, ok := parseFlags(fs, env, args, "doctor [--tenant NAME] [--sink D --dsn X]"); !ok {
+		return code
+	}
+	c := &checker{w: env.Stdout}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		c.fail("config", err, "fix the config file; every problem is listed with its path")
+		return exitFailure
+	}
+	if err := cfg.ValidateForIngest(); err != nil {
+		c.fail("config", err, "")
+	} else {
+		c.ok("config", "%d tenant(s)", len(cfg.Tenants))
+	}
+
+	driver, dsn := sf.resolve(env, cfg)
+	s, err := sink.Open(ctx, driver, dsn)
+	if err != nil {
+		c.fail("database", fmt.Errorf("%s: %w", sink.Describe(driver, dsn), err), "check the DSN, that the server runs and that the user may connect")
+	} else {
+		defer s.Close()
+		if err := s.DB().PingContext(ctx); err != nil {
+			c.fail("database", fmt.Errorf("%s: %w", sink.Describe(driver, dsn), err), "the server is down or unreachable")
+		} else if st, err := sink.MigrateStatus(ctx, s); err != nil {
+			c.fail("database", err, "")
+		} else {
+			applied, pending := 0, 0
+			for _, m := range st {
+				if m.Applied {
+					applied++
+				} else {
+					pending++
+				}
+			}
+			if pending > 0 {
+				c.warn("database", "%s reachable; %d migration(s) applied, %d pending (run `o365ingest migrate up`, or any load command, which migrates first)", sink.Describe(driver, dsn), applied, pending)
+			} else {
+				c.ok("database", "%s reachable; schema up to date (%d migrations)", sink.Describe(driver, dsn), applied)
+			}
+		}
+	}
+
+	for _, t := range cfg.Tenants {
+		if len(tenants) > 0 && !contains(tenants, t.Name) {
+			continue
+		}
+		doctorTenant(ctx, c, env, cfg, t)
+	}
+	if c.failed {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config, t config.Tenant) {
+	what := "tenant " + t.Name
+	cl, err := clientFor(t, cfg, env.Logger)
+	if err != nil {
+		c.fail(what, err, "")
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := cl.Token(tctx); err != nil {
+		c.fail(what+": token", err, hintFor(err, t))
+		return
+	}
+	c.ok(what+": token", "acquired for cloud %s", t.Cloud)
+	subs, err := cl.ListSubscriptions(tctx)
+	if err != nil {
+		c.fail(what+": subscriptions", err, hintFor(err, t))
+		return
+	}
+	state := map[string]string{}
+	for _, s := range subs {
+		state[s.ContentType] = s.Status
+	}
+	if skew, ok := cl.ClockSkew(); ok {
+		if skew > time.Minute || skew < -time.Minute {
+			c.warn(what+": clock", "local clock differs from the API's by %s; listing windows are computed from the API's clock", skew.Round(time.Second))
+		} else {
+			c.ok(what+": clock", "skew %s", skew.Round(time.Millisecond))
+		}
+	}
+	now := cl.ServerTime()
+	for _, ct := range t.ContentTypes {
+		w := what + ": " + ct
+		switch state[ct] {
+		case "enabled":
+		case "":
+			c.warn(w, "no subscription; `o365ingest run` starts it (or `o365ingest subscriptions start`). The API serves no content for up to 12 hours after a start")
+			continue
+		default:
+			c.fail(w, fmt.Errorf("subscription is %s", state[ct]), "a subscription disabled by an admin must be started again; content published meanwhile is lost")
+			continue
+		}
+		blobs, err := cl.ListContent(tctx, ct, now.Add(-24*time.Hour), now)
+		if err != nil {
+			c.fail(w, err, hintFor(err, t))
+			continue
+		}
+		if len(blobs) == 0 {
+			c.warn(w, "subscription enabled, but no content in the last 24 hours: normal for a quiet workload or a subscription started under 12 hours ago; otherwise check that unified audit logging is on")
+			continue
+		}
+		c.ok(w, "subscription enabled; %d blob(s) published in the last 24 hours", len(blobs))
+	}
+}
+
+// hintFor names the likely cause of an API or token failure.
+func hintFor(err error, t config.Tenant) string {
+	var ae *api.APIError
+	if errors.As(err, &ae) && ae.Hint != "" {
+		return ae.Hint
+	}
+	if t.APIURL == "" && t.Cloud == config.CloudCommercial {
+		return "if the tenant is in a government cloud, set cloud: gcc, gcchigh or dod"
+	}
+	return ""
+}

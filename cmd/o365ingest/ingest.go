@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/pipeline"
+)
+
+func cmdRun(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	sf := addSinkFlags(fs)
+	var tenants listFlag
+	fs.Var(&tenants, "tenant", "only these configured tenants (repeatable or comma-separated; default all)")
+	interval := fs.Duration("interval", 0, "keep running as a service: one pass every `D` (e.g. 15m); 0 runs one pass and exits")
+	lookback := fs.String("lookback", "", "how far back each pass lists content, e.g. 7d or 36h (default: config ingest.lookback, 7d)")
+	if code, ok := parseFlags(fs, env, args, "run [--tenant NAME] [--interval D] [--lookback 7d] [--sink D --dsn X]"); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, "run takes no arguments (got %q)", fs.Args())
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return exitUsage
+	}
+	opts, code := ingestOptions(env, cfg, tenants, "run")
+	if code != 0 {
+		return code
+	}
+	if *lookback != "" {
+		d, err := parseSince(*lookback)
+		if err != nil {
+			return usageError(env, "--lookback: %v", err)
+		}
+		opts.Lookback = d
+	}
+	s, err := sf.open(ctx, env, cfg)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return exitFailure
+	}
+	defer s.Close()
+	opts.Sink = s
+	for {
+		code := onePass(ctx, env, opts, nil)
+		if *interval <= 0 || ctx.Err() != nil {
+			return code
+		}
+		env.Logger.Info("next pass", "in", interval.String())
+		select {
+		case <-ctx.Done():
+			return exitInterrupted
+		case <-time.After(*interval):
+		}
+	}
+}
+
+func cmdBackfill(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	sf := addSinkFlags(fs)
+	var tenants listFlag
+	fs.Var(&tenants, "tenant", "only these configured tenants (repeatable or comma-separated; default all)")
+	since := fs.String("since", "", "load content published in the last `D` (e.g. 7d, 36h); the API keeps 7 days")
+	fromS := fs.String("from", "", "start of the range, by publication time (RFC 3339 or YYYY-MM-DD, UTC)")
+	toS := fs.String("to", "", "end of the range, exclusive (default now)")
+	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar or none")
+	if code, ok := parseFlags(fs, env, args, "backfill [--since 7d | --from T --to T] [--tenant NAME] [--sink D --dsn X]"); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, "backfill takes no arguments (got %q)", fs.Args())
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return exitUsage
+	}
+	opts, code := ingestOptions(env, cfg, tenants, "backfill")
+	if code != 0 {
+		return code
+	}
+	now := time.Now().UTC()
+	switch {
+	case *since != "" && (*fromS != "" || *toS != ""):
+		return usageError(env, "give --since or --from/--to, not both")
+	case *since != "":
+		d, err := parseSince(*since)
+		if err != nil {
+			return usageError(env, "--since: %v", err)
+		}
+		opts.From, opts.To = now.Add(-d), now
+	case *fromS != "":
+		if opts.From, err = parseTime(*fromS); err != nil {
+			return usageError(env, "--from: %v", err)
+		}
+		opts.To = now
+		if *toS != "" {
+			if opts.To, err = parseTime(*toS); err != nil {
+				return usageError(env, "--to: %v", err)
+			}
+		}
+		if !opts.From.Before(opts.To) {
+			return usageError(env, "--from must be before --to")
+		}
+	case *toS != "":
+		return usageError(env, "--to needs --from")
+	default:
+		opts.From, opts.To = now.Add(-opts.Lookback), now
+	}
+	if opts.From.Before(now.Add(-7 * 24 * time.Hour)) {
+		env.Logger.Warn("the API keeps content for 7 days; the range is clamped to that. For older records, export them with Search-UnifiedAuditLog or the portal and use `o365ingest import`",
+			"from", opts.From)
+	}
+	s, err := sf.open(ctx, env, cfg)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return exitFailure
+	}
+	defer s.Close()
+	opts.Sink = s
+	var bar *progressBar
+	if *progress == "bar" || (*progress == "auto" && isTerminal(env.Stderr)) {
+		bar = &progressBar{w: env.Stderr}
+		opts.Progress = bar.update
+	}
+	return onePass(ctx, env, opts, bar)
+}
+
+// ingestOptions builds the pipeline options shared by run and backfill.
+func ingestOptions(env *Env, cfg *config.Config, only []string, command string) (pipeline.Options, int) {
+	if err := cfg.ValidateForIngest(); err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return pipeline.Options{}, exitUsage
+	}
+	ts, err := pipelineTenants(cfg, only, env.Logger)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return pipeline.Options{}, exitUsage
+	}
+	return pipeline.Options{
+		Tenants:            ts,
+		Logger:             env.Logger,
+		Command:            command,
+		Lookback:           time.Duration(cfg.Ingest.Lookback),
+		Concurrency:        cfg.Ingest.Concurrency,
+		BatchRecords:       cfg.Ingest.BatchRecords,
+		ArchiveDir:         cfg.Ingest.ArchiveDir,
+		StartSubscriptions: cfg.Ingest.StartSubscriptions,
+	}, 0
+}
+
+// onePass runs the pipeline once, prints the summary and returns the exit code.
+func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar) int {
+	sum, err := pipeline.Run(ctx, opts)
+	bar.finish()
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		return exitFailure
+	}
+	printSummary(env.Stdout, opts.Command, &sum)
+	for _, e := range sum.Errors {
+		fmt.Fprintln(env.Stderr, "error:", e)
+	}
+	switch {
+	case sum.Interrupted:
+		return exitInterrupted
+	case sum.BlobsFailed > 0 || sum.BlobsExpired > 0:
+		return exitIncomplete
+	case len(sum.Errors) > 0:
+		return exitFailure
+	}
+	return exitOK
+}
+
+// printSummary prints the pass summary: stable key=value lines a script can read.
+func printSummary(w io.Writer, command string, s *pipeline.Summary) {
+	fmt.Fprintf(w, "%s: blobs listed=%d skipped=%d loaded=%d failed=%d expired=%d\n",
+		command, s.BlobsListed, s.BlobsSkipped, s.BlobsLoaded, s.BlobsFailed, s.BlobsExpired)
+	fmt.Fprintf(w, "%s: records loaded=%d duplicates=%d quarantined=%d\n",
+		command, s.RecordsLoaded, s.RecordsDuplicate, s.RecordsQuarantined)
+	held := ""
+	if s.UnitsHeld > 0 {
+		held = fmt.Sprintf(" held_by_other_process=%d", s.UnitsHeld)
+	}
+	fmt.Fprintf(w, "%s: duration=%s outcome=%s%s\n", command, s.Duration.Round(time.Millisecond), s.Outcome(), held)
+	if s.UnitsHeld > 0 {
+		fmt.Fprintf(w, "%s: %d tenant/content type pairs were being loaded by another o365ingest process and were skipped\n", command, s.UnitsHeld)
+	}
+	if s.Missing() {
+		fmt.Fprintf(w, "%s: some data is known to be missing; see `o365ingest status`\n", command)
+	}
+}
+
+// progressBar draws a one-line bar on a terminal.
+type progressBar struct {
+	w    io.Writer
+	mu   sync.Mutex
+	last time.Time
+	drew bool
+}
+
+func (b *progressBar) update(p pipeline.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.last) < 100*time.Millisecond && p.BlobsDone < p.BlobsTotal {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	filled := 0
+	if p.BlobsTotal > 0 {
+		filled = width * p.BlobsDone / p.BlobsTotal
+	}
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = '.'
+		if i < filled {
+			bar[i] = '#'
+		}
+	}
+	fmt.Fprintf(b.w, "\r[%s] %d/%d blobs, %d records", bar, p.BlobsDone, p.BlobsTotal, p.Records)
+	b.drew = true
+}
+
+func (b *progressBar) finish() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drew {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,42 @@
+// Command o365ingest pulls Microsoft 365 unified audit logs from the Office 365 Management
+// Activity API and bulk-loads them into SQL: SQLite (the default), PostgreSQL,
+// MySQL/MariaDB and SQL Server/Azure SQL.
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes every command uses.
+const (
+	exitOK          = 0 // everything done
+	exitFailure     = 1 // failed
+	exitUsage       = 2 // bad command line or config
+	exitIncomplete  = 3 // ran, but some data is known to be missing (expired or failed blobs)
+	exitInterrupted = 4 // stopped by SIGINT/SIGTERM; nothing half-done was committed
+)
+
+// Env is what a command may touch of the outside world; tests inject their own.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Logger is set by run from the global flags and the config's log section.
+	Logger *slog.Logger
+	// Getenv reads the environment (only config resolution and sink selection use it).
+	Getenv func(string) string
+	// ConfigPath is the --config value (or O365INGEST_CONFIG), "" when none.
+	ConfigPath string
+	// LogLevel and LogFormat are the --log-level and --log-format values ("" = config/default).
+	LogLevel, LogFormat string
+}

@@ -1,0 +1,56 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/o365ingest/o365ingest/ingest/sink"
+)
+
+// acquire takes the lease of a unit. A lease left behind by a process of this host that
+// no longer exists (killed, crashed) is taken over at once instead of waiting for it to
+// lapse, so a cron job after a crash does not skip work.
+func (r *runner) acquire(ctx context.Context, l sink.Leaser, name string) (bool, error) {
+	ok, err := l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
+	if err != nil || ok {
+		return ok, err
+	}
+	holder, err := currentHolder(ctx, r.o.Sink, name)
+	if err != nil || holder == "" || !deadLocalHolder(holder) {
+		return false, err
+	}
+	r.o.Logger.Warn("taking over the lease of a process that died", "lease", name, "holder", holder)
+	if err := l.Release(ctx, name, holder); err != nil {
+		return false, err
+	}
+	return l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
+}
+
+func currentHolder(ctx context.Context, s sink.Sink, name string) (string, error) {
+	var holder string
+	err := s.DB().QueryRowContext(ctx, sink.Rebind(s.Dialect(), `SELECT holder FROM ingest_lease WHERE name = ?`), name).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
+}
+
+// deadLocalHolder reports whether a holder id ("host/pid/random", see defaultHolder)
+// names a process of this host that is gone.
+func deadLocalHolder(holder string) bool {
+	parts := strings.Split(holder, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if parts[0] != host || err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}

@@ -1,0 +1,292 @@
+// Package pipeline joins the API client, the normalizer and a sink into the ingest job:
+// list every content blob of the look-back window, skip the ones the ledger already has,
+// fetch the rest with bounded concurrency, normalize their records and load them, each
+// blob's records together with its ledger entry in one transaction.
+//
+// Completeness model. The API filters listings by when a blob was published, publishes
+// some records days late, repeats records and expires blobs. So the pipeline keeps no
+// time cursor: every pass lists the whole look-back (7 days by default) and lets the
+// ledger say what is new. A crash can only repeat work, never skip it, and record ids
+// absorb repeats. Blobs that expired or failed are written to the ledger with the reason,
+// and the Summary says whether anything is known to be missing.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+)
+
+// Source is the Management Activity API as the pipeline uses it; *api.Client provides it
+// through APISource.
+type Source interface {
+	// EnsureSubscriptions starts the subscriptions that are missing and returns those started.
+	EnsureSubscriptions(ctx context.Context, contentTypes []string) ([]string, error)
+	// ListRange lists the blobs published in [from, to), however many windows and pages it takes.
+	ListRange(ctx context.Context, contentType string, from, to time.Time) ([]api.ContentBlob, error)
+	// Fetch downloads one blob, writing the body exactly as received to archive (when
+	// not nil), and hands each record to fn in order, each exactly once, only after the
+	// whole body arrived. A body the service keeps serving malformed is handed on as
+	// well as it can be split, with BlobStats.Malformed saying why (see
+	// api.FetchOptions.Salvage): what does not parse is quarantined, not retried forever.
+	Fetch(ctx context.Context, b api.ContentBlob, archive io.Writer, fn func(rec json.RawMessage, index int) error) (api.BlobStats, error)
+}
+
+// APISource adapts *api.Client to Source.
+type APISource struct{ *api.Client }
+
+// Fetch implements Source.
+func (s APISource) Fetch(ctx context.Context, b api.ContentBlob, archive io.Writer, fn func(rec json.RawMessage, index int) error) (api.BlobStats, error) {
+	return s.FetchBlobWith(ctx, b, api.FetchOptions{Archive: archive, Salvage: true}, fn)
+}
+
+// Tenant is one configured tenant.
+type Tenant struct {
+	// Name is the config name (used in leases, logs and archive paths).
+	Name string
+	// TenantID is the tenant's GUID.
+	TenantID string
+	// ContentTypes to load.
+	ContentTypes []string
+	// Source is the API client for the tenant.
+	Source Source
+}
+
+// Options configure a pass.
+type Options struct {
+	Tenants []Tenant
+	Sink    sink.Sink
+	Logger  *slog.Logger
+	// Command names the pass in ingest_run: run or backfill.
+	Command string
+	// From and To bound the listing (by contentCreated). Zero From means To-Lookback;
+	// zero To means now.
+	From, To time.Time
+	// Lookback is how far back a pass lists when From is zero (default 7 days).
+	Lookback time.Duration
+	// Concurrency is how many blob downloads may be in flight (default 8).
+	Concurrency int
+	// BatchRecords is how many records one load transaction aims at (default 5000).
+	BatchRecords int
+	// ArchiveDir, when set, keeps every blob as received under
+	// <ArchiveDir>/<tenant>/<content type>/<yyyy-mm-dd>/<contentId>.json.gz.
+	ArchiveDir string
+	// StartSubscriptions starts missing subscriptions before listing.
+	StartSubscriptions bool
+	// Holder identifies this process in leases (default host/pid/random).
+	Holder string
+	// LeaseTTL is how long a lease on a tenant and content type lasts unless renewed.
+	LeaseTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Progress, when set, is called as blobs are listed and loaded.
+	Progress func(Progress)
+}
+
+// Progress is a running count, for progress bars.
+type Progress struct {
+	BlobsTotal, BlobsDone int
+	Records               int
+}
+
+// Summary is the outcome of a pass.
+type Summary struct {
+	BlobsListed, BlobsSkipped, BlobsLoaded, BlobsFailed, BlobsExpired int
+	RecordsLoaded, RecordsDuplicate, RecordsQuarantined               int
+	// UnitsHeld counts tenant/content type pairs skipped because another process
+	// holds their lease.
+	UnitsHeld int
+	// Errors are the failures of whole units (listing failed, database failed).
+	Errors   []error
+	Duration time.Duration
+	// Interrupted is set when the pass was cancelled.
+	Interrupted bool
+}
+
+// Missing reports whether some data is known to be missing after the pass: a blob
+// failed or expired, or a tenant/content type could not be listed or loaded.
+func (s *Summary) Missing() bool {
+	return s.BlobsFailed > 0 || s.BlobsExpired > 0 || len(s.Errors) > 0
+}
+
+func (s *Summary) add(o Summary) {
+	s.BlobsListed += o.BlobsListed
+	s.BlobsSkipped += o.BlobsSkipped
+	s.BlobsLoaded += o.BlobsLoaded
+	s.BlobsFailed += o.BlobsFailed
+	s.BlobsExpired += o.BlobsExpired
+	s.RecordsLoaded += o.RecordsLoaded
+	s.RecordsDuplicate += o.RecordsDuplicate
+	s.RecordsQuarantined += o.RecordsQuarantined
+	s.UnitsHeld += o.UnitsHeld
+	s.Errors = append(s.Errors, o.Errors...)
+}
+
+// ErrNothingToDo is returned by Run when Options has no tenant.
+var ErrNothingToDo = errors.New("no tenant configured")
+
+// Run performs one pass over every tenant and content type. Its error is set only for
+// problems that stop the whole pass (bad options, the database unreachable when
+// recording the run); per-unit failures are in Summary.Errors.
+func Run(ctx context.Context, o Options) (Summary, error) {
+	if len(o.Tenants) == 0 {
+		return Summary{}, ErrNothingToDo
+	}
+	o.defaults()
+	start := o.Now()
+	r := &runner{o: o, fetchSlots: make(chan struct{}, o.Concurrency)}
+	// The run is recorded even when a signal is already pending, so status shows it
+	// as interrupted rather than not at all.
+	runID, err := startRun(context.WithoutCancel(ctx), o.Sink, o.Command, start)
+	if err != nil {
+		return Summary{}, fmt.Errorf("recording the run: %w", err)
+	}
+
+	var units []unit
+	for _, t := range o.Tenants {
+		if o.StartSubscriptions {
+			started, err := t.Source.EnsureSubscriptions(ctx, t.ContentTypes)
+			if err != nil {
+				r.fail(fmt.Errorf("tenant %s: starting subscriptions: %w", t.Name, err))
+				continue
+			}
+			for _, ct := range started {
+				o.Logger.Warn("started subscription; the API may serve no content for up to 12 hours after a start",
+					"tenant", t.Name, "content_type", ct)
+			}
+		}
+		for _, ct := range t.ContentTypes {
+			units = append(units, unit{tenant: t, contentType: ct})
+		}
+	}
+
+	from, to := o.window(start)
+	var wg sync.WaitGroup
+	unitSlots := make(chan struct{}, min(4, max(1, len(units))))
+	for _, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case unitSlots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-unitSlots }()
+			r.runUnit(ctx, u, from, to)
+		}()
+	}
+	wg.Wait()
+
+	sum := r.summary()
+	sum.Duration = o.Now().Sub(start)
+	sum.Interrupted = ctx.Err() != nil
+	if err := finishRun(context.WithoutCancel(ctx), o.Sink, runID, o.Now(), &sum); err != nil {
+		o.Logger.Error("recording the end of the run", "err", err)
+	}
+	return sum, nil
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = 7 * 24 * time.Hour
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.BatchRecords <= 0 {
+		o.BatchRecords = 5000
+	}
+	if o.Command == "" {
+		o.Command = "run"
+	}
+	if o.Holder == "" {
+		o.Holder = defaultHolder()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Minute
+	}
+}
+
+// window resolves the listing range [from, to).
+func (o *Options) window(now time.Time) (time.Time, time.Time) {
+	to := o.To
+	if to.IsZero() {
+		to = now
+	}
+	from := o.From
+	if from.IsZero() {
+		from = to.Add(-o.Lookback)
+	}
+	return from.UTC(), to.UTC()
+}
+
+// unit is one tenant and content type: the unit of leasing and of listing.
+type unit struct {
+	tenant      Tenant
+	contentType string
+}
+
+func (u unit) name() string { return u.tenant.Name + "/" + u.contentType }
+
+type runner struct {
+	o          Options
+	fetchSlots chan struct{} // bounds downloads across all units
+
+	mu       sync.Mutex
+	sum      Summary
+	progress Progress
+}
+
+func (r *runner) fail(err error) {
+	r.mu.Lock()
+	r.sum.Errors = append(r.sum.Errors, err)
+	r.mu.Unlock()
+	r.o.Logger.Error(err.Error())
+}
+
+func (r *runner) addSummary(s Summary) {
+	r.mu.Lock()
+	r.sum.add(s)
+	r.mu.Unlock()
+}
+
+func (r *runner) summary() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sum
+}
+
+func (r *runner) report(blobsTotal, blobsDone, records int) {
+	if r.o.Progress == nil {
+		return
+	}
+	r.mu.Lock()
+	r.progress.BlobsTotal += blobsTotal
+	r.progress.BlobsDone += blobsDone
+	r.progress.Records += records
+	p := r.progress
+	r.mu.Unlock()
+	r.o.Progress(p)
+}
+
+// sortBlobs orders blobs oldest first, so a pass interrupted half-way has loaded the
+// blobs closest to expiry.
+func sortBlobs(bs []api.ContentBlob) {
+	sort.SliceStable(bs, func(i, j int) bool { return bs[i].Created.Before(bs[j].Created) })
+}

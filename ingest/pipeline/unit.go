@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/normalize"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// fetched is one downloaded and normalized blob, ready to load.
+type fetched struct {
+	blob        schema.Blob
+	records     []schema.Record
+	quarantined []sink.QuarantinedRecord
+}
+
+// knownChunk bounds how many content ids one ledger query asks about.
+const knownChunk = 500
+
+// runUnit lists, fetches and loads one tenant and content type.
+func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
+	log := r.o.Logger.With("tenant", u.tenant.Name, "content_type", u.contentType)
+	var sum Summary
+	defer func() { r.addSummary(sum) }()
+
+	leaser, _ := r.o.Sink.(sink.Leaser)
+	if leaser != nil {
+		ok, err := r.acquire(ctx, leaser, u.name())
+		if err != nil {
+			r.fail(fmt.Errorf("%s: taking the lease: %w", u.name(), err))
+			return
+		}
+		if !ok {
+			log.Warn("another o365ingest process is loading this tenant and content type; skipped")
+			sum.UnitsHeld++
+			return
+		}
+		defer func() {
+			if err := leaser.Release(context.WithoutCancel(ctx), u.name(), r.o.Holder); err != nil {
+				log.Warn("releasing the lease", "err", err)
+			}
+		}()
+	}
+
+	listed, err := u.tenant.Source.ListRange(ctx, u.contentType, from, to)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.fail(fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
+		}
+		return
+	}
+	sum.BlobsListed = len(listed)
+	todo, err := r.unknown(ctx, u.tenant.TenantID, listed)
+	if err != nil {
+		r.fail(fmt.Errorf("%s: reading the ledger: %w", u.name(), err))
+		return
+	}
+	sum.BlobsSkipped = len(listed) - len(todo)
+	sortBlobs(todo)
+	log.Info("listed content", "from", from, "to", to, "blobs", len(listed), "new", len(todo))
+	r.report(len(todo), 0, 0)
+	if len(todo) == 0 {
+		return
+	}
+
+	results := make(chan fetched, r.o.Concurrency)
+	var wg sync.WaitGroup
+	go func() {
+		defer close(results)
+		for _, b := range todo {
+			select {
+			case r.fetchSlots <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-r.fetchSlots }()
+				f, err := r.fetch(ctx, u, b, log)
+				if err != nil {
+					if ctx.Err() == nil {
+						r.markFailed(ctx, u, b, err, &sum, log)
+					}
+					return
+				}
+				results <- f
+			}()
+		}
+		wg.Wait()
+	}()
+	r.load(ctx, u, results, &sum, log)
+}
+
+// unknown returns the listed blobs the ledger does not mark as loaded or expired.
+func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.ContentBlob) ([]api.ContentBlob, error) {
+	var todo []api.ContentBlob
+	for i := 0; i < len(listed); i += knownChunk {
+		chunk := listed[i:min(i+knownChunk, len(listed))]
+		ids := make([]string, len(chunk))
+		for j, b := range chunk {
+			ids[j] = b.ContentID
+		}
+		known, err := r.o.Sink.Known(ctx, tenantID, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range chunk {
+			if !known[b.ContentID] {
+				todo = append(todo, b)
+			}
+		}
+	}
+	return todo, nil
+}
+
+// fetch downloads one blob and normalizes its records.
+func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog.Logger) (fetched, error) {
+	now := r.o.Now().UTC()
+	src := normalize.Source{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID, IngestedAt: now}
+	var arch *archiveFile
+	if r.o.ArchiveDir != "" {
+		var err error
+		if arch, err = createArchive(r.o.ArchiveDir, u.tenant.Name, u.contentType, b); err != nil {
+			return fetched{}, err
+		}
+		defer arch.abort()
+	}
+	f := fetched{blob: schema.Blob{
+		TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID, ContentURI: b.ContentURI,
+		Created: b.Created, Expiration: b.Expiration, Status: schema.BlobLoaded, LoadedAt: now,
+	}}
+	var archive io.Writer
+	if arch != nil {
+		archive = arch
+	}
+	stats, err := u.tenant.Source.Fetch(ctx, b, archive, func(raw json.RawMessage, i int) error {
+		rec, err := normalize.Record(raw, src)
+		if err != nil {
+			q := normalize.Quarantine(raw, i, err)
+			log.Warn("record quarantined", "blob", b.ContentID, "ordinal", i, "reason", q.Reason)
+			f.quarantined = append(f.quarantined, sink.QuarantinedRecord{Quarantined: q,
+				TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID})
+			return nil
+		}
+		f.records = append(f.records, rec)
+		return nil
+	})
+	if err != nil {
+		return fetched{}, err
+	}
+	if arch != nil {
+		if err := arch.commit(); err != nil {
+			return fetched{}, fmt.Errorf("archiving blob %s: %w", b.ContentID, err)
+		}
+	}
+	f.blob.SHA256, f.blob.Bytes, f.blob.Records = stats.SHA256, stats.Bytes, stats.Records
+	f.blob.Quarantined = len(f.quarantined)
+	if stats.Malformed != "" {
+		// The service keeps serving this body malformed: what parsed is loaded, the rest
+		// is quarantined with the body's problem in its reason, and the ledger says so.
+		log.Warn("blob body is malformed; its valid records are loaded and the rest quarantined",
+			"blob", b.ContentID, "reason", stats.Malformed, "quarantined", len(f.quarantined))
+		f.blob.Reason = "malformed body: " + stats.Malformed
+		for i := range f.quarantined {
+			f.quarantined[i].Reason = "malformed blob body (" + stats.Malformed + "): " + f.quarantined[i].Reason
+		}
+	}
+	return f, nil
+}
+
+// markFailed writes a blob that could not be fetched to the ledger: expired when the API
+// no longer serves it, failed (retried next pass) otherwise.
+func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err error, sum *Summary, log *slog.Logger) {
+	status := schema.BlobFailed
+	if api.IsExpired(err) || api.IsNotFound(err) {
+		status = schema.BlobExpired
+	}
+	log.Error("blob not loaded", "blob", b.ContentID, "status", status, "err", err)
+	mark := schema.Blob{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID,
+		ContentURI: b.ContentURI, Created: b.Created, Expiration: b.Expiration, Status: status,
+		Reason: err.Error(), LoadedAt: r.o.Now().UTC()}
+	if merr := r.o.Sink.MarkBlob(context.WithoutCancel(ctx), mark); merr != nil {
+		log.Error("recording the blob in the ledger", "blob", b.ContentID, "err", merr)
+	}
+	r.mu.Lock()
+	if status == schema.BlobExpired {
+		sum.BlobsExpired++
+	} else {
+		sum.BlobsFailed++
+	}
+	r.mu.Unlock()
+	r.report(0, 1, 0)
+}
+
+// load batches fetched blobs into transactions of about BatchRecords records. A batch is
+// flushed when it is full or when no further blob is ready, so small passes commit
+// promptly and large ones commit in large transactions.
+func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *Summary, log *slog.Logger) {
+	var batch sink.Batch
+	var blobs []fetched
+	leaser, _ := r.o.Sink.(sink.Leaser)
+	lastRenew := r.o.Now()
+	flush := func() bool {
+		if len(blobs) == 0 {
+			return true
+		}
+		// A batch already fetched is committed even when a signal arrives: it is one
+		// atomic transaction either way, and finishing it saves a download next pass.
+		loadBatch := func(b sink.Batch) (sink.LoadResult, error) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			return r.o.Sink.Load(lctx, b)
+		}
+		loaded := func(n int, b sink.Batch, res sink.LoadResult) {
+			r.mu.Lock()
+			sum.BlobsLoaded += n
+			sum.RecordsLoaded += res.Inserted
+			sum.RecordsDuplicate += res.Duplicates
+			sum.RecordsQuarantined += res.Quarantined
+			r.mu.Unlock()
+			log.Info("loaded", "blobs", n, "records", len(b.Records), "inserted", res.Inserted,
+				"duplicates", res.Duplicates, "quarantined", res.Quarantined)
+			r.report(0, n, res.Inserted)
+		}
+		res, err := loadBatch(batch)
+		switch {
+		case err == nil:
+			loaded(len(blobs), batch, res)
+		case len(blobs) == 1:
+			f := blobs[0]
+			r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
+				Created: f.blob.Created, Expiration: f.blob.Expiration}, fmt.Errorf("loading: %w", err), sum, log)
+		default:
+			// One blob the database refuses (a value it cannot store) must not fail the
+			// blobs batched with it, pass after pass: load them one by one, so only the
+			// culprit is marked failed. This also retries a batch cut off by a
+			// dropped connection, on a fresh one.
+			log.Warn("loading a batch failed; loading its blobs one by one", "blobs", len(blobs), "err", err)
+			for _, f := range blobs {
+				one := sink.Batch{Blobs: []schema.Blob{f.blob}, Records: f.records, Quarantined: f.quarantined}
+				if res, err := loadBatch(one); err == nil {
+					loaded(1, one, res)
+				} else {
+					r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
+						Created: f.blob.Created, Expiration: f.blob.Expiration}, fmt.Errorf("loading: %w", err), sum, log)
+				}
+			}
+		}
+		batch, blobs = sink.Batch{}, blobs[:0]
+		if leaser != nil && r.o.Now().Sub(lastRenew) > r.o.LeaseTTL/3 {
+			if ok, err := leaser.Acquire(context.WithoutCancel(ctx), u.name(), r.o.Holder, r.o.LeaseTTL); err != nil || !ok {
+				log.Error("renewing the lease failed; stopping this unit", "err", err)
+				return false
+			}
+			lastRenew = r.o.Now()
+		}
+		return err == nil || !errors.Is(err, context.Canceled)
+	}
+	add := func(f fetched) {
+		blobs = append(blobs, f)
+		batch.Blobs = append(batch.Blobs, f.blob)
+		batch.Records = append(batch.Records, f.records...)
+		batch.Quarantined = append(batch.Quarantined, f.quarantined...)
+	}
+	for {
+		f, ok := <-results
+		if !ok {
+			flush()
+			return
+		}
+		add(f)
+	drain:
+		for len(batch.Records) < r.o.BatchRecords {
+			select {
+			case f, ok := <-results:
+				if !ok {
+					flush()
+					return
+				}
+				add(f)
+			default:
+				break drain
+			}
+		}
+		if !flush() {
+			// Drain so the fetchers can finish; what they fetched is loaded next pass.
+			for range results {
+			}
+			return
+		}
+	}
+}
