@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 	"github.com/o365ingest/o365ingest/ingest/sink"
@@ -29,8 +30,9 @@ SQLite file with the real pipeline, prints the summary and answers a few investi
 questions from the database. Needs no config and no network.`); !ok {
 		return code
 	}
-	if env.Logger == nil || env.LogLevel == "" {
-		env.Logger = newLogger(env.Stderr, "warn", env.LogFormat)
+	if env.LogLevel == "" {
+		// The demo's own output tells the story; logs only for errors unless asked.
+		env.Logger = newLogger(env.Stderr, "error", env.LogFormat)
 	}
 	start := time.Now()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -39,7 +41,9 @@ questions from the database. Needs no config and no network.`); !ok {
 			return exitFailure
 		}
 	}
-	emu, err := emulator.New(emulator.Options{Seed: *seed, RecordsPerDay: *perDay, Logger: env.Logger})
+	// The emulator's quota and the client's rate limit are lifted: the demo shows the
+	// pipeline, not the 2,000 requests a minute a real tenant allows.
+	emu, err := emulator.New(emulator.Options{Seed: *seed, RecordsPerDay: *perDay, Logger: env.Logger, RateLimit: -1})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo: emulator:", err)
 		return exitFailure
@@ -53,7 +57,7 @@ questions from the database. Needs no config and no network.`); !ok {
 	fmt.Fprintf(env.Stdout, "Emulator of the Management Activity API at %s (tenant %s)\n", base, emu.TenantID())
 
 	client, err := api.New(api.Config{TenantID: emu.TenantID(), ClientID: emu.ClientID(), ClientSecret: emu.ClientSecret(),
-		APIURL: base, LoginURL: base, Logger: env.Logger})
+		APIURL: base, LoginURL: base, Logger: env.Logger, RateLimit: -1})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo:", err)
 		return exitFailure
@@ -83,6 +87,24 @@ questions from the database. Needs no config and no network.`); !ok {
 	if err := investigate(ctx, env.Stdout, s.DB()); err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo: querying:", err)
 		return exitFailure
+	}
+	now := time.Now().UTC()
+	alerts, _, err := runDetections(ctx, env, s, detect.Config{}, now.Add(-8*24*time.Hour), now.Add(time.Hour), false)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest: demo: detections:", err)
+		return exitFailure
+	}
+	fmt.Fprintf(env.Stdout, "\n== Alerts raised by the detection rules (%d)\n", len(alerts))
+	if err := writeAlerts(env.Stdout, "table", alerts, nil); err != nil {
+		return exitFailure
+	}
+	for _, a := range alerts {
+		if len(a.Remediation) > 0 {
+			fmt.Fprintf(env.Stdout, "\nRemediation for %s (%s):\n", a.Rule, a.UserID)
+			for _, r := range a.Remediation {
+				fmt.Fprintf(env.Stdout, "  %s\n", r)
+			}
+		}
 	}
 	fmt.Fprintf(env.Stdout, "\nDemo finished in %s. Explore it: sqlite3 %s, or `o365ingest status --dsn %s`.\n",
 		time.Since(start).Round(100*time.Millisecond), *dbPath, *dbPath)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 )
 
@@ -49,7 +50,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	defer s.Close()
 	opts.Sink = s
 	for {
-		code := onePass(ctx, env, opts, nil)
+		code := onePass(ctx, env, opts, nil, &cfg.Detect)
 		if *interval <= 0 || ctx.Err() != nil {
 			return code
 		}
@@ -130,7 +131,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 		bar = &progressBar{w: env.Stderr}
 		opts.Progress = bar.update
 	}
-	return onePass(ctx, env, opts, bar)
+	return onePass(ctx, env, opts, bar, &cfg.Detect)
 }
 
 // ingestOptions builds the pipeline options shared by run and backfill.
@@ -156,8 +157,10 @@ func ingestOptions(env *Env, cfg *config.Config, only []string, command string) 
 	}, 0
 }
 
-// onePass runs the pipeline once, prints the summary and returns the exit code.
-func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar) int {
+// onePass runs the pipeline once, then the detections over the records of the
+// look-back, prints the summary and returns the exit code.
+func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar, dcfg *detect.Config) int {
+	start := time.Now().UTC()
 	sum, err := pipeline.Run(ctx, opts)
 	bar.finish()
 	if err != nil {
@@ -165,6 +168,20 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progress
 		return exitFailure
 	}
 	printSummary(env.Stdout, opts.Command, &sum)
+	if dcfg != nil && !sum.Interrupted {
+		// Records published late carry old event times, so the rules look at the
+		// whole look-back; alerts are keyed by their records, so re-reading is harmless.
+		from := opts.From
+		if from.IsZero() {
+			from = start.Add(-opts.Lookback)
+		}
+		_, fresh, err := runDetections(ctx, env, opts.Sink, *dcfg, from.Add(-24*time.Hour), start.Add(time.Hour), true)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: detections:", err)
+			return exitFailure
+		}
+		fmt.Fprintf(env.Stdout, "%s: alerts new=%d\n", opts.Command, len(fresh))
+	}
 	for _, e := range sum.Errors {
 		fmt.Fprintln(env.Stderr, "error:", e)
 	}

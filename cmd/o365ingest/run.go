@@ -26,6 +26,10 @@ func commands() map[string]command {
 		"demo":          {cmdDemo, "run the emulator in-process and backfill it into a local SQLite file"},
 		"emulate":       {cmdEmulate, "serve an emulator of the Management Activity API"},
 		"version":       {cmdVersion, "print the version"},
+		"detect":        {cmdDetect, "evaluate the detection rules over records already loaded (--since 7d)"},
+		"alerts":        {cmdAlerts, "list stored alerts (--since 7d, --format table|json)"},
+		"timeline":      {cmdTimeline, "every record of one user in time order across workloads (--user UPN)"},
+		"report":        {cmdReport, "write a self-contained HTML report (--out report.html)"},
 	}
 }
 

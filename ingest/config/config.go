@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/detect"
 )
 
 // Cloud names accepted in tenants[].cloud.
@@ -66,6 +68,8 @@ type Config struct {
 	Ingest Ingest `yaml:"ingest" json:"ingest"`
 	// Log configures logging.
 	Log Log `yaml:"log" json:"log"`
+	// Detect configures the detection rules run after each load, and where alerts go.
+	Detect detect.Config `yaml:"detect" json:"detect"`
 }
 
 // Tenant is one Microsoft 365 tenant and the Entra ID app registration used

@@ -40,6 +40,11 @@ func (c *Config) expand(getenv func(string) string) []Problem {
 	}
 	sec("sink.dsn", &c.Sink.DSN)
 	str("sink.dsn_file", &c.Sink.DSNFile)
+	// Webhook URLs of Slack and Teams carry their credential in the path.
+	for i := range c.Detect.Webhooks {
+		str(fmt.Sprintf("detect.webhooks[%d].url", i), &c.Detect.Webhooks[i].URL)
+	}
+	str("detect.geoip_file", &c.Detect.GeoIPFile)
 	return ps
 }
 

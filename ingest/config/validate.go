@@ -133,6 +133,15 @@ var (
 const maxTenantName = 64
 
 func (c *Config) problems() []Problem {
+	ps := c.coreProblems()
+	for _, p := range c.Detect.Validate() {
+		path, msg, _ := strings.Cut(p, ": ")
+		ps = append(ps, Problem{Path: "detect." + path, Msg: msg})
+	}
+	return ps
+}
+
+func (c *Config) coreProblems() []Problem {
 	var ps []Problem
 	add := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
