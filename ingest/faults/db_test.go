@@ -349,7 +349,7 @@ func TestOneRefusedBlobFailsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.BlobsFailed != 1 || sum.BlobsLoaded != sum.BlobsListed-1 {
+	if sum.BlobsFailed != 1 || sum.BlobsLoaded != sum.BlobsListed-1 || sum.BlobsFailed+sum.BlobsLoaded != sum.BlobsListed {
 		t.Fatalf("one refused blob should fail alone: %+v", sum)
 	}
 }
