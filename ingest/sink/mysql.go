@@ -187,34 +187,23 @@ func (s *MySQL) load(ctx context.Context, p *prepared, res *LoadResult) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		var fresh [][]any
-		var props [][]any
+		var fresh []schema.Record
 		for _, r := range recs {
 			if existing[r.ID] {
 				res.Duplicates++
 				continue
 			}
-			fresh = append(fresh, r.Values)
-			for _, pr := range r.Props {
-				props = append(props, propValues(r.ID, pr))
-			}
+			fresh = append(fresh, r)
 		}
 		if len(fresh) == 0 {
 			continue
 		}
-		n, err := s.insert(ctx, tx, &schema.AuditRecord, fresh, "id", func(i int) string { return "record " + fresh[i][0].(string) })
+		n, err := s.insertRecords(ctx, tx, fresh)
 		if err != nil {
 			return err
 		}
-		// A concurrent loader may have stored some of them since the check above; its
-		// copy (and properties) stand, and ours count as duplicates.
-		res.Inserted += int(n)
-		res.Duplicates += len(fresh) - int(n)
-		if _, err := s.insert(ctx, tx, &schema.AuditProperty, props, "record_id", func(i int) string {
-			return fmt.Sprintf("property %s[%v] of record %s", props[i][1], props[i][2], props[i][0])
-		}); err != nil {
-			return err
-		}
+		res.Inserted += n
+		res.Duplicates += len(fresh) - n
 	}
 	if err := s.at(stageRecords); err != nil {
 		return err
@@ -239,6 +228,54 @@ func (s *MySQL) load(ctx context.Context, p *prepared, res *LoadResult) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// insertRecords inserts records not seen stored by the check before it, with their
+// properties, and returns how many it inserted. Normally all of them: one multi-row
+// statement. When fewer went in, a concurrent loader stored some of them in between;
+// the statement is undone to a savepoint and the records go in one by one, so that the
+// properties added are exactly those of the records this transaction inserted.
+func (s *MySQL) insertRecords(ctx context.Context, tx *sql.Tx, recs []schema.Record) (int, error) {
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		rows[i] = r.Values
+	}
+	name := func(i int) string { return "record " + recs[i].ID }
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT o365_records"); err != nil {
+		return 0, err
+	}
+	n, err := s.insert(ctx, tx, &schema.AuditRecord, rows, "id", name)
+	if err != nil {
+		return 0, err
+	}
+	mine := recs
+	if int(n) != len(recs) {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT o365_records"); err != nil {
+			return 0, err
+		}
+		mine = nil
+		for i := range recs {
+			one, err := s.insert(ctx, tx, &schema.AuditRecord, rows[i:i+1], "id", func(int) string { return name(i) })
+			if err != nil {
+				return 0, err
+			}
+			if one == 1 {
+				mine = append(mine, recs[i])
+			}
+		}
+	}
+	var props [][]any
+	for _, r := range mine {
+		for _, pr := range r.Props {
+			props = append(props, propValues(r.ID, pr))
+		}
+	}
+	if _, err := s.insert(ctx, tx, &schema.AuditProperty, props, "record_id", func(i int) string {
+		return fmt.Sprintf("property %s[%v] of record %s", props[i][1], props[i][2], props[i][0])
+	}); err != nil {
+		return 0, err
+	}
+	return len(mine), nil
 }
 
 // span is a run of rows [from, to) that fits one statement.

@@ -51,3 +51,33 @@ func TestMySQLLargeBatch(t *testing.T) {
 		t.Errorf("audit_record holds %d rows", n)
 	}
 }
+
+// TestMySQLRaceKeepsProperties: when a record turns out to be stored already at insert
+// time (another loader won the race after the check), only the properties of the records
+// this load inserted are added.
+func TestMySQLRaceKeepsProperties(t *testing.T) {
+	s := sinktest.Open(t, "mysql")
+	ctx := ctxT(t)
+	theirs := sinktest.Record("race-1", nil)
+	theirs.Props = []schema.Property{{List: "Parameters", Ordinal: 0, Name: "Theirs"}}
+	if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{theirs}}); err != nil {
+		t.Fatal(err)
+	}
+	ours := sinktest.Record("race-1", nil)
+	ours.Props = []schema.Property{{List: "Parameters", Ordinal: 0, Name: "Ours"}, {List: "Parameters", Ordinal: 1, Name: "OursToo"}}
+	other := sinktest.Record("race-2", nil)
+	other.Props = []schema.Property{{List: "Target", Ordinal: 0, Name: "New"}}
+	n, err := sink.MySQLInsertRecords(ctx, s, []schema.Record{ours, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("inserted %d, want 1 (race-2)", n)
+	}
+	if p := readProps(t, s, "race-1"); len(p) != 1 || p[0].Name != "Theirs" {
+		t.Errorf("race-1 properties = %+v, want only the stored copy's", p)
+	}
+	if p := readProps(t, s, "race-2"); len(p) != 1 || p[0].Name != "New" {
+		t.Errorf("race-2 properties = %+v", p)
+	}
+}

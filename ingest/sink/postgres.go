@@ -74,28 +74,19 @@ const (
 	pgStageProperty = "o365_stage_property"
 )
 
-// Load stores the batch in one transaction: COPY the records and their properties into
-// temporary tables, then one statement inserts the records that are new (ON CONFLICT
-// DO NOTHING) and the properties of exactly those records, then the quarantined records
-// and the ledger rows.
+// Load stores the batch in one transaction: the ids already stored are skipped (a replay
+// sends no rows), the rest are COPYed into a temporary table and inserted with ON
+// CONFLICT DO NOTHING RETURNING id (a concurrent loader may have stored some since), and
+// the properties of exactly the returned records go the same way; then the quarantined
+// records and the ledger rows.
 func (s *Postgres) Load(ctx context.Context, b Batch) (LoadResult, error) {
 	p, err := prepare(b, s.d.length)
 	if err != nil {
 		return LoadResult{}, err
 	}
-	recRows := make([][]any, len(p.recs))
-	var propRows [][]any
-	for i, r := range p.recs {
-		recRows[i] = pgRecordValues(r)
-		for _, pr := range r.Props {
-			row := propValues(r.ID, pr)
-			pgScrubNUL(row, nil)
-			propRows = append(propRows, row)
-		}
-	}
 	res := LoadResult{Duplicates: p.dups}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.load(ctx, tx, p, recRows, propRows, &res)
+		return s.load(ctx, tx, p, &res)
 	})
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("postgres: loading %d records: %w", len(b.Records), err)
@@ -103,50 +94,75 @@ func (s *Postgres) Load(ctx context.Context, b Batch) (LoadResult, error) {
 	return res, nil
 }
 
-func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, recRows, propRows [][]any, res *LoadResult) error {
+func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, res *LoadResult) error {
 	q := s.d.quote
-	recCols := schema.AuditRecord.ColumnNames()
-	propCols := schema.AuditProperty.ColumnNames()
-	if len(recRows) > 0 {
-		stage := func(stage string, t *schema.Table, cols []string, rows [][]any) error {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", stage, q(t.Name))); err != nil {
-				return fmt.Errorf("creating %s: %w", stage, err)
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-				return rows[i], nil
-			})); err != nil {
-				return fmt.Errorf("copying into %s: %w", t.Name, err)
-			}
-			return nil
+	stage := func(stage string, t *schema.Table, rows [][]any) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", stage, q(t.Name))); err != nil {
+			return fmt.Errorf("creating %s: %w", stage, err)
 		}
-		if err := stage(pgStageRecord, &schema.AuditRecord, recCols, recRows); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, t.ColumnNames(), pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			return rows[i], nil
+		})); err != nil {
+			return fmt.Errorf("copying into %s: %w", t.Name, err)
+		}
+		return nil
+	}
+	fresh, err := s.unstored(ctx, tx, p.recs)
+	if err != nil {
+		return err
+	}
+	res.Duplicates += len(p.recs) - len(fresh)
+	if len(fresh) > 0 {
+		rows := make([][]any, len(fresh))
+		for i, r := range fresh {
+			rows[i] = pgRecordValues(r)
+		}
+		if err := stage(pgStageRecord, &schema.AuditRecord, rows); err != nil {
 			return err
 		}
-		if len(propRows) > 0 {
-			if err := stage(pgStageProperty, &schema.AuditProperty, propCols, propRows); err != nil {
-				return err
-			}
-		}
+		cols := s.d.columns(schema.AuditRecord.ColumnNames())
 		// ORDER BY id: concurrent loaders lock overlapping ids in the same order.
-		insert := fmt.Sprintf("WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING RETURNING %s)",
-			q("audit_record"), s.d.columns(recCols), s.d.columns(recCols), pgStageRecord, q("id"), q("id"), q("id"))
-		if len(propRows) > 0 {
-			sp := make([]string, len(propCols))
-			for i, c := range propCols {
-				sp[i] = "sp." + q(c)
-			}
-			insert += fmt.Sprintf(", props AS (INSERT INTO %s (%s) SELECT %s FROM %s sp JOIN ins ON ins.%s = sp.%s ON CONFLICT DO NOTHING RETURNING 1)"+
-				" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM props)",
-				q("audit_property"), s.d.columns(propCols), strings.Join(sp, ", "), pgStageProperty, q("id"), q("record_id"))
-		} else {
-			insert += " SELECT (SELECT count(*) FROM ins), 0"
-		}
-		var inserted, props int64
-		if err := tx.QueryRow(ctx, insert).Scan(&inserted, &props); err != nil {
+		ids, err := tx.Query(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING RETURNING %s",
+			q("audit_record"), cols, cols, pgStageRecord, q("id"), q("id"), q("id")))
+		if err != nil {
 			return fmt.Errorf("inserting records: %w", err)
 		}
-		res.Inserted = int(inserted)
-		res.Duplicates += len(recRows) - int(inserted)
+		inserted := make(map[string]bool, len(fresh))
+		for ids.Next() {
+			var id string
+			if err := ids.Scan(&id); err != nil {
+				ids.Close()
+				return fmt.Errorf("inserting records: %w", err)
+			}
+			inserted[id] = true
+		}
+		ids.Close()
+		if err := ids.Err(); err != nil {
+			return fmt.Errorf("inserting records: %w", err)
+		}
+		res.Inserted = len(inserted)
+		res.Duplicates += len(fresh) - len(inserted)
+		var props [][]any
+		for _, r := range fresh {
+			if !inserted[r.ID] {
+				continue
+			}
+			for _, pr := range r.Props {
+				row := propValues(r.ID, pr)
+				pgScrubNUL(row, nil)
+				props = append(props, row)
+			}
+		}
+		if len(props) > 0 {
+			if err := stage(pgStageProperty, &schema.AuditProperty, props); err != nil {
+				return err
+			}
+			pcols := s.d.columns(schema.AuditProperty.ColumnNames())
+			if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING",
+				q("audit_property"), pcols, pcols, pgStageProperty)); err != nil {
+				return fmt.Errorf("inserting properties: %w", err)
+			}
+		}
 	}
 	if err := s.at(stageRecords); err != nil {
 		return err
@@ -174,6 +190,44 @@ func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, recRows, pr
 		return err
 	}
 	return s.at(stageLedger)
+}
+
+// unstored returns the records whose ids are not stored yet, in one indexed lookup.
+func (s *Postgres) unstored(ctx context.Context, tx pgx.Tx, recs []schema.Record) ([]schema.Record, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	rows, err := tx.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1)", s.d.quote("id"), s.d.quote("audit_record"), s.d.quote("id")), ids)
+	if err != nil {
+		return nil, fmt.Errorf("checking stored ids: %w", err)
+	}
+	stored := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("checking stored ids: %w", err)
+		}
+		stored[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checking stored ids: %w", err)
+	}
+	if len(stored) == 0 {
+		return recs, nil
+	}
+	fresh := make([]schema.Record, 0, len(recs)-len(stored))
+	for _, r := range recs {
+		if !stored[r.ID] {
+			fresh = append(fresh, r)
+		}
+	}
+	return fresh, nil
 }
 
 // pgRecordValues returns r's values for PostgreSQL: text cannot hold NUL and jsonb cannot

@@ -9,6 +9,17 @@
 //     duplicate, never an error; loading the same batch twice changes nothing.
 //   - Nothing is truncated: a value that does not fit its column fails the load with
 //     an error naming the record and column (the normalizer prevents this upstream).
+//     Load checks every value against package schema before it writes anything and
+//     returns a *ValueError; the one exception is PostgreSQL, which cannot store NUL in
+//     text or \u0000 in jsonb: its sink stores U+FFFD instead and says so in parse_notes.
+//   - A record's properties are stored with it, exactly once: when a record id is
+//     already stored, the properties of the new copy are not added to it.
+//   - Every sink is a Leaser, and the ledger status of a blob only moves up
+//     (failed < expired < loaded).
+//
+// Open takes the driver's native DSN; Describe renders it for logs without credentials.
+// Migrate (goose, migrations/<dialect>) runs before anything else touches the database.
+// Tests get isolated, migrated databases of every driver from package sinktest.
 package sink
 
 import (
