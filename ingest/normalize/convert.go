@@ -23,7 +23,10 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05.999999999 Z07:00",
 }
 
-var errNotTime = errors.New("not a time")
+var (
+	errNotTime   = errors.New("not a time")
+	errTimeRange = errors.New("a time outside the years 1000 to 9999 that every database can store")
+)
 
 // parseTime reads a timestamp in one of timeLayouts; a zone-less one is UTC. The result
 // is UTC, truncated to the microseconds every database stores, so that all sinks hold
@@ -35,7 +38,11 @@ func parseTime(s string) (time.Time, error) {
 	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC().Truncate(time.Microsecond), nil
+			t = t.UTC().Truncate(time.Microsecond)
+			if y := t.Year(); y < 1000 || y > 9999 {
+				return time.Time{}, errTimeRange
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, errNotTime

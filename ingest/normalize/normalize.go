@@ -220,7 +220,7 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 			}
 			t, err := parseTime(ct.s)
 			if err != nil {
-				return fail("CreationTime: not a time: " + excerpt(ct))
+				return fail("CreationTime: " + err.Error() + ": " + excerpt(ct))
 			}
 			rec.CreationTime = t
 			v = t
@@ -325,9 +325,11 @@ func convert(t schema.Type, field string, v value) (any, string) {
 			return nil, ""
 		}
 		if v.kind == stringKind {
-			if tm, err := parseTime(v.s); err == nil {
+			tm, err := parseTime(v.s)
+			if err == nil {
 				return tm, ""
 			}
+			return nil, field + ": " + err.Error() + ": " + excerpt(v)
 		}
 		return nil, field + ": not a time: " + excerpt(v)
 	}

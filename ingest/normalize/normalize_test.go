@@ -383,3 +383,12 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	}
 }
+
+func TestTimesEveryDatabaseCannotStoreAreRefused(t *testing.T) {
+	src := Source{TenantID: "t", IngestedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	_, err := Record([]byte(`{"Id":"a","CreationTime":"0999-12-31T23:59:59"}`), src)
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Reason, "CreationTime") || !strings.Contains(e.Reason, "1000") {
+		t.Fatalf("a CreationTime in year 999 gave %v, want a quarantine reason naming CreationTime and the range", err)
+	}
+}
