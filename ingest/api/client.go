@@ -363,8 +363,14 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			continue
 		case resp.StatusCode >= 300:
 			c.noteDate(resp.Header)
-			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
+			if rerr != nil {
+				// The error answer was cut off, so its code is unknown (a 403 may be
+				// AF429): retry it like any broken transfer, never take it as final.
+				last = fmt.Errorf("api: %s %s: HTTP %d, error body cut off: %w", r.method, cleanURL, resp.StatusCode, rerr)
+				break
+			}
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
 			e.Method, e.URL = r.method, cleanURL
 			if !IsThrottled(e) && !IsTransient(e) {
