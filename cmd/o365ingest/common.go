@@ -215,10 +215,19 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string, synopsis string) (int
 		fs.PrintDefaults()
 		fmt.Fprint(out, "\nGlobal flags: --config FILE, --log-level L, --log-format F (see o365ingest --help).\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	// --help goes to stdout with exit 0; the flag package would print it to stderr.
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
 			fs.SetOutput(env.Stdout)
 			fs.Usage()
+			return exitOK, false
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, false
 		}
 		return exitUsage, false

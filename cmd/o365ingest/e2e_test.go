@@ -62,7 +62,10 @@ type emulatorProc struct {
 
 func startEmulator(t *testing.T, args ...string) *emulatorProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"emulate", "--listen", "127.0.0.1:0"}, args...)...)
+	// No background publishing (the tests publish through the hook) and no quota, so
+	// the truth only changes when a test says so and nothing waits on the rate limit.
+	base := []string{"emulate", "--listen", "127.0.0.1:0", "--publish-interval", "0", "--rate-limit", "-1", "--blob-interval", "2h"}
+	cmd := exec.Command(binary(t), append(base, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +152,7 @@ func (e *emulatorProc) writeConfig(t *testing.T, extra string) string {
 ingest:
   concurrency: 4
   batch_records: 500
+  rate_limit: 1000000
 %s`, e.tenantID, e.clientID, e.base, e.base, extra)
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -216,12 +220,18 @@ func assertSameIDs(t *testing.T, got, want []string) {
 	}
 }
 
-// summaryValue reads key=value from the summary lines a command printed.
-func summaryValue(out, key string) int {
-	for _, f := range strings.Fields(out) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			n, _ := strconv.Atoi(v)
-			return n
+// summaryValue reads key=value from the summary line of a command that starts with
+// prefix (e.g. "run: records").
+func summaryValue(out, prefix, key string) int {
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, key+"="); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
 		}
 	}
 	return -1
@@ -260,16 +270,18 @@ func TestEndToEnd(t *testing.T) {
 						t.Fatalf("run exited %d:\n%s", code, out)
 					}
 					assertSameIDs(t, stored(t, driver, dsn), e.truth(t))
-					if got, want := summaryValue(out, "loaded"), len(e.truth(t))-before; got != want && tc.args == nil {
+					if got, want := summaryValue(out, "run: records", "loaded"), len(e.truth(t))-before; got != want && tc.args == nil {
 						t.Fatalf("run reported %d records loaded, %d were new:\n%s", got, want, out)
 					}
 				})
 			}
 			t.Run("a pipeline killed mid-load and run again loses and doubles nothing", func(t *testing.T) {
 				dsn := sinktest.DSN(t, driver)
-				e := startEmulator(t, "--seed", "9", "--records-per-day", "600", "--latency", "5ms")
+				// Many small blobs and some latency make a backfill last seconds, so the
+				// kills land mid-load.
+				e := startEmulator(t, "--seed", "9", "--records-per-day", "600", "--latency", "5ms", "--blob-interval", "30m")
 				cfg := e.writeConfig(t, "")
-				rounds := crashRounds()
+				rounds, killedMidRun := crashRounds(), 0
 				rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 				for i := 0; i < rounds; i++ {
 					ctx, cancel := context.WithCancel(context.Background())
@@ -280,12 +292,18 @@ func TestEndToEnd(t *testing.T) {
 					}
 					time.Sleep(time.Duration(50+rng.IntN(700)) * time.Millisecond)
 					cmd.Process.Kill() // SIGKILL: no chance to clean up
-					cmd.Wait()
+					if err := cmd.Wait(); err != nil && strings.Contains(err.Error(), "killed") {
+						killedMidRun++
+					}
 					cancel()
 					if i%3 == 2 {
 						e.publish(t, 100, 0.5)
 					}
 				}
+				if killedMidRun == 0 {
+					t.Fatalf("none of %d kills landed while the backfill ran; the test proved nothing", rounds)
+				}
+				t.Logf("%d of %d kills landed mid-run", killedMidRun, rounds)
 				code, out := cli(t, context.Background(), e, "--config", cfg, "--log-level", "warn", "backfill", "--since", "7d", "--sink", driver, "--dsn", dsn)
 				if code != exitOK {
 					t.Fatalf("final backfill exited %d:\n%s", code, out)

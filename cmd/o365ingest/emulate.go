@@ -35,6 +35,8 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	corpus := fs.String("corpus", "", "also serve the real records of this corpus directory (records/*.jsonl), unchanged")
 	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued access tokens")
 	publishEvery := fs.Duration("publish-interval", time.Minute, "publish new records at the records-per-day pace on this tick (0: off)")
+	blobEvery := fs.Duration("blob-interval", 30*time.Minute, "one blob per content type per interval of synthetic history")
+	rateLimit := fs.Int("rate-limit", 2000, "per-tenant requests per minute before AF429, as the real API's quota (-1: no quota)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth, POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -63,7 +65,7 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	}
 	emu, err := emulator.New(emulator.Options{
 		Seed: *seed, TenantID: *tenantID, ClientID: *clientID, ClientSecret: *clientSecret,
-		RecordsPerDay: *perDay, Days: *days, PageSize: *pageSize,
+		RecordsPerDay: *perDay, Days: *days, PageSize: *pageSize, BlobInterval: *blobEvery, RateLimit: *rateLimit,
 		Latency: *latency, ThrottleRate: *throttleRate, ThrottleStatus: *throttleStatus, RetryAfter: *retryAfter,
 		ErrorRate: *errorRate, DuplicateRate: *duplicateRate, LateRate: *lateRate, TruncateRate: *truncateRate,
 		ExpireRate: *expireRate, TokenLifetime: *tokenLifetime, PublishInterval: *publishEvery,
