@@ -186,3 +186,39 @@ func TestPipeline(t *testing.T) {
 		})
 	}
 }
+
+// refusingSink refuses, like a database whose column cannot hold a value, every batch
+// that holds the record with id refuse.
+type refusingSink struct {
+	sink.Sink
+	refuse string
+}
+
+func (s refusingSink) Load(ctx context.Context, b sink.Batch) (sink.LoadResult, error) {
+	for _, r := range b.Records {
+		if r.ID == s.refuse {
+			return sink.LoadResult{}, &sink.ValueError{RecordID: r.ID, Table: "audit_record", Column: "user_id", Reason: "too long for this database"}
+		}
+	}
+	return s.Sink.Load(ctx, b)
+}
+
+func TestARecordTheDatabaseRefusesIsQuarantinedAndTheRestLoads(t *testing.T) {
+	base := sinktest.Open(t, "sqlite")
+	h := newHarness(t, base, emulator.Options{Seed: 23})
+	refused := h.emu.Truth()[5].ID
+	h.sink = refusingSink{Sink: base, refuse: refused}
+	sum := h.run(context.Background())
+	if sum.Missing() || sum.RecordsQuarantined != 1 {
+		t.Fatalf("want the pass complete with one record quarantined: %+v", sum)
+	}
+	var reason string
+	if err := base.DB().QueryRow(`SELECT reason FROM quarantine WHERE record_id = ?`, refused).Scan(&reason); err != nil {
+		t.Fatalf("the refused record is not in quarantine: %v", err)
+	}
+	if !strings.Contains(reason, "user_id") {
+		t.Fatalf("quarantine reason %q does not name the column", reason)
+	}
+	h.sink = base
+	h.assertTruth()
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -220,7 +221,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 		loadBatch := func(b sink.Batch) (sink.LoadResult, error) {
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 			defer cancel()
-			return r.o.Sink.Load(lctx, b)
+			return r.loadQuarantining(lctx, &b, log)
 		}
 		loaded := func(n int, b sink.Batch, res sink.LoadResult) {
 			r.mu.Lock()
@@ -298,6 +299,40 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 			for range results {
 			}
 			return
+		}
+	}
+}
+
+// loadQuarantining loads a batch; when the sink refuses a value of one record (a
+// *sink.ValueError naming it), that record moves to quarantine with the sink's reason
+// and the batch is loaded again, so one value a database cannot hold never keeps a blob
+// from loading, pass after pass, and never loses the record.
+func (r *runner) loadQuarantining(ctx context.Context, b *sink.Batch, log *slog.Logger) (sink.LoadResult, error) {
+	for {
+		res, err := r.o.Sink.Load(ctx, *b)
+		var ve *sink.ValueError
+		if err == nil || !errors.As(err, &ve) {
+			return res, err
+		}
+		i := slices.IndexFunc(b.Records, func(rec schema.Record) bool { return rec.ID == ve.RecordID })
+		if i < 0 {
+			return res, err
+		}
+		rec := b.Records[i]
+		raw, _ := rec.Value("raw").(string)
+		contentID, _ := rec.Value("content_id").(string)
+		contentType, _ := rec.Value("content_type").(string)
+		tenantID, _ := rec.Value("tenant_id").(string)
+		log.Warn("record quarantined: the database cannot store one of its values", "record", rec.ID, "reason", ve.Error())
+		b.Records = slices.Delete(slices.Clone(b.Records), i, i+1)
+		b.Quarantined = append(slices.Clone(b.Quarantined), sink.QuarantinedRecord{
+			Quarantined: schema.Quarantined{Ordinal: -1, RecordID: rec.ID, Reason: ve.Error(), Raw: raw},
+			TenantID:    tenantID, ContentType: contentType, ContentID: contentID})
+		b.Blobs = slices.Clone(b.Blobs)
+		for j := range b.Blobs {
+			if b.Blobs[j].ContentID == contentID {
+				b.Blobs[j].Quarantined++
+			}
 		}
 	}
 }
