@@ -136,7 +136,9 @@ func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config,
 			c.fail(w, fmt.Errorf("subscription is %s", state[ct]), "a subscription disabled by an admin must be started again; content published meanwhile is lost")
 			continue
 		}
-		blobs, err := cl.ListContent(tctx, ct, now.Add(-24*time.Hour), now)
+		// A minute short of the 24-hour maximum, so rounding to whole seconds never
+		// makes the window too wide.
+		blobs, err := cl.ListContent(tctx, ct, now.Add(-24*time.Hour+time.Minute), now)
 		if err != nil {
 			c.fail(w, err, hintFor(err, t))
 			continue

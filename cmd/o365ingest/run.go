@@ -36,7 +36,14 @@ func commands() map[string]command {
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func cmdVersion(_ context.Context, env *Env, _ []string) int {
+func cmdVersion(_ context.Context, env *Env, args []string) int {
+	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		return usageError(env, "version takes no arguments")
+	}
+	if len(args) > 0 {
+		fmt.Fprintln(env.Stdout, "Usage: o365ingest version\n\nPrints the version of o365ingest.")
+		return exitOK
+	}
 	fmt.Fprintln(env.Stdout, "o365ingest", version)
 	return exitOK
 }
