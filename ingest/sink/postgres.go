@@ -36,7 +36,8 @@ var postgresDialect = &sqlDialect{
 // database/sql handle over the same pool, so migrations and queries share its settings.
 type Postgres struct {
 	base
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	parts pgPartitions
 }
 
 // OpenPostgres connects to PostgreSQL. dsn is a pgx connection string (URL or
@@ -85,6 +86,9 @@ func (s *Postgres) Load(ctx context.Context, b Batch) (LoadResult, error) {
 		return LoadResult{}, err
 	}
 	res := LoadResult{Duplicates: p.dups}
+	if err := s.ensurePartitions(ctx, p.recs); err != nil {
+		return LoadResult{}, err
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.load(ctx, tx, p, &res)
 	})
@@ -122,8 +126,14 @@ func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, res *LoadRe
 		}
 		cols := s.d.columns(schema.AuditRecord.ColumnNames())
 		// ORDER BY id: concurrent loaders lock overlapping ids in the same order.
+		// A partitioned audit_record's key is (id, creation_time); a repeated record has
+		// the same creation time, and ids stored under another time were skipped above.
+		conflict := q("id")
+		if s.partitionedKnown() {
+			conflict += ", " + q("creation_time")
+		}
 		ids, err := tx.Query(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY %s ON CONFLICT (%s) DO NOTHING RETURNING %s",
-			q("audit_record"), cols, cols, pgStageRecord, q("id"), q("id"), q("id")))
+			q("audit_record"), cols, cols, pgStageRecord, q("id"), conflict, q("id")))
 		if err != nil {
 			return fmt.Errorf("inserting records: %w", err)
 		}

@@ -108,8 +108,9 @@ CREATE TABLE "audit_record" (
     "parse_notes" text,
     "ingested_at" timestamptz NOT NULL,
     "raw" jsonb NOT NULL,
-    CONSTRAINT "pk_audit_record" PRIMARY KEY ("id")
-);
+    CONSTRAINT "pk_audit_record" PRIMARY KEY ("id", "creation_time")
+) PARTITION BY RANGE ("creation_time");
+CREATE TABLE "audit_record_default" PARTITION OF "audit_record" DEFAULT;
 CREATE INDEX "ix_audit_record_time" ON "audit_record" ("creation_time");
 CREATE INDEX "ix_audit_record_user_time" ON "audit_record" ("user_id", "creation_time");
 CREATE INDEX "ix_audit_record_operation_time" ON "audit_record" ("operation", "creation_time");

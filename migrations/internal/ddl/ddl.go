@@ -42,6 +42,12 @@ const SurrogateColumn = "seq"
 // so there the logical key becomes a UNIQUE index and a sequential surrogate clusters the rows.
 var SurrogateTables = map[string]bool{"audit_record": true}
 
+// PartitionedTables are the tables PostgreSQL range-partitions, by the column given, one
+// partition per month (created by the sink as data arrives) plus a DEFAULT partition
+// named <table>_default. A partitioned table's primary key must include the partition
+// key, so there it is the logical key plus that column.
+var PartitionedTables = map[string]string{"audit_record": "creation_time"}
+
 // PrefixSuffix names the persisted computed column that SQL Server indexes in place of a
 // Text column (an index cannot cover NVARCHAR(MAX)): object_id → object_id_prefix.
 const PrefixSuffix = "_prefix"
@@ -230,7 +236,20 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 		}
 	}
 	pk := "pk_" + t.Name
+	partitionBy := ""
+	if col, ok := PartitionedTables[t.Name]; ok && d == Postgres {
+		if _, ok := t.Column(col); !ok {
+			return fmt.Errorf("partition key %s is not a column", col)
+		}
+		partitionBy = col
+	}
 	switch {
+	case partitionBy != "":
+		key := t.PrimaryKey
+		if !slices.Contains(key, partitionBy) {
+			key = append(slices.Clone(key), partitionBy)
+		}
+		lines = append(lines, fmt.Sprintf("CONSTRAINT %s PRIMARY KEY (%s)", q(pk), quoteAll(key)))
 	case surrogate && d == MySQL:
 		lines = append(lines, fmt.Sprintf("PRIMARY KEY (%s)", q(SurrogateColumn)),
 			fmt.Sprintf("UNIQUE KEY %s (%s)", q("ux_"+t.Name+"_"+strings.Join(t.PrimaryKey, "_")), quoteAll(t.PrimaryKey)))
@@ -272,7 +291,13 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 		// STRICT makes SQLite reject a value of the wrong type instead of storing it.
 		b.WriteString(" STRICT")
 	}
+	if partitionBy != "" {
+		fmt.Fprintf(b, " PARTITION BY RANGE (%s)", q(partitionBy))
+	}
 	b.WriteString(";\n")
+	if partitionBy != "" {
+		fmt.Fprintf(b, "CREATE TABLE %s PARTITION OF %s DEFAULT;\n", q(t.Name+"_default"), q(t.Name))
+	}
 
 	if d == MySQL {
 		b.WriteString("\n")
