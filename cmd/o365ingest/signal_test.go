@@ -26,7 +26,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			t.Parallel()
 			dsn := sinktest.DSN(t, driver)
 			e := startEmulator(t, "--seed", "12", "--records-per-day", "600", "--days", "3", "--latency", "20ms")
-			cfg := e.writeConfig(t, "  rate_limit: 100000\n")
+			cfg := e.writeConfig(t, "")
 			cmd := exec.Command(binary(t), "--config", cfg, "--log-level", "warn", "backfill", "--since", "3d", "--sink", driver, "--dsn", dsn)
 			cmd.Env = append(os.Environ(), "E2E_SECRET="+e.secret)
 			var out bytes.Buffer
