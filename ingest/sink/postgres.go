@@ -117,6 +117,16 @@ func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, res *LoadRe
 	}
 	res.Duplicates += len(p.recs) - len(fresh)
 	if len(fresh) > 0 {
+		copied, err := s.copyDirect(ctx, tx, fresh)
+		if err != nil {
+			return err
+		}
+		if copied {
+			res.Inserted = len(fresh)
+			fresh = nil
+		}
+	}
+	if len(fresh) > 0 {
 		rows := make([][]any, len(fresh))
 		for i, r := range fresh {
 			rows[i] = pgRecordValues(r)
@@ -200,6 +210,33 @@ func (s *Postgres) load(ctx context.Context, tx pgx.Tx, p *prepared, res *LoadRe
 		return err
 	}
 	return s.at(stageLedger)
+}
+
+// copyDirect COPYs records known to be new (unstored found none of their ids) and their
+// properties straight into the tables, under a savepoint: the fast path, with no staging
+// table and no second write. When a concurrent loader stored one of the ids in between,
+// the COPY fails on the key; the savepoint is rolled back and copyDirect reports false,
+// so the caller takes the staging path, which skips what is stored.
+func (s *Postgres) copyDirect(ctx context.Context, tx pgx.Tx, recs []schema.Record) (bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"audit_record"}, schema.AuditRecord.ColumnNames(),
+		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return pgRecordValues(recs[i]), nil }))
+	if err == nil {
+		_, err = sp.CopyFrom(ctx, pgx.Identifier{"audit_property"}, schema.AuditProperty.ColumnNames(), newPropSource(recs))
+	}
+	if err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return false, rerr
+		}
+		if s.d.uniqueViolation(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("copying records: %w", err)
+	}
+	return true, sp.Commit(ctx)
 }
 
 // unstored returns the records whose ids are not stored yet, in one indexed lookup.

@@ -1,0 +1,212 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// The reference loaders of the benchmark (o365ingest bench, package ingest/bench): what
+// the database's own bulk loader does with rows already normalized and held in memory,
+// and what a row-at-a-time collector does. They are not load paths: no dedup, no
+// ledger, no validation beyond the driver's own. Use them on benchmark tables only.
+
+// BulkLimiter is implemented by sinks that can write records by their database's fastest
+// native path, straight into audit_record and audit_property: COPY FROM STDIN on
+// PostgreSQL, LOAD DATA LOCAL INFILE on MySQL/MariaDB, bulk copy on SQL Server, one
+// transaction of prepared INSERTs on SQLite. A record id already stored fails the call
+// (there is no dedup): load into empty tables. It is the physical limit the pipeline is
+// measured against.
+type BulkLimiter interface {
+	BulkLimit(ctx context.Context, recs []schema.Record) error
+}
+
+// BulkLimit COPYs the records and their properties straight into the tables, in one
+// transaction.
+func (s *Postgres) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	if err := s.ensurePartitions(ctx, recs); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_record"}, schema.AuditRecord.ColumnNames(),
+			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return pgRecordValues(recs[i]), nil })); err != nil {
+			return fmt.Errorf("postgres: copying records: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_property"}, schema.AuditProperty.ColumnNames(), newPropSource(recs)); err != nil {
+			return fmt.Errorf("postgres: copying properties: %w", err)
+		}
+		return nil
+	})
+}
+
+// propSource streams the properties of records to CopyFrom without building them all.
+type propSource struct {
+	recs    []schema.Record
+	r, p    int
+	current []any
+}
+
+func newPropSource(recs []schema.Record) *propSource { return &propSource{recs: recs, p: -1} }
+
+func (s *propSource) Next() bool {
+	s.p++
+	for s.r < len(s.recs) && s.p >= len(s.recs[s.r].Props) {
+		s.r, s.p = s.r+1, 0
+	}
+	if s.r >= len(s.recs) {
+		return false
+	}
+	s.current = propValues(s.recs[s.r].ID, s.recs[s.r].Props[s.p])
+	pgScrubNUL(s.current, nil)
+	return true
+}
+
+func (s *propSource) Values() ([]any, error) { return s.current, nil }
+func (s *propSource) Err() error             { return nil }
+
+// BulkLimit sends the records and their properties as TSV through LOAD DATA LOCAL INFILE,
+// in one transaction. The server's local_infile must be ON.
+func (s *MySQL) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := s.loadData(ctx, tx, &schema.AuditRecord, len(recs), func(i int) []any { return recs[i].Values }); err != nil {
+		return err
+	}
+	var props [][]any
+	for _, r := range recs {
+		for _, p := range r.Props {
+			props = append(props, propValues(r.ID, p))
+		}
+	}
+	if _, err := s.loadData(ctx, tx, &schema.AuditProperty, len(props), func(i int) []any { return props[i] }); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// BulkLimit inserts the records and their properties with one prepared INSERT each, in
+// one transaction.
+func (s *SQLite) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	recStmt, err := tx.PrepareContext(ctx, s.d.insertSQL(&schema.AuditRecord))
+	if err != nil {
+		return err
+	}
+	defer recStmt.Close()
+	propStmt, err := tx.PrepareContext(ctx, s.d.insertSQL(&schema.AuditProperty))
+	if err != nil {
+		return err
+	}
+	defer propStmt.Close()
+	for _, r := range recs {
+		if _, err := recStmt.ExecContext(ctx, s.d.args(r.Values)...); err != nil {
+			return fmt.Errorf("sqlite: storing record %s: %w", r.ID, err)
+		}
+		for _, p := range r.Props {
+			if _, err := propStmt.ExecContext(ctx, propValues(r.ID, p)...); err != nil {
+				return fmt.Errorf("sqlite: storing a property of record %s: %w", r.ID, err)
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// BulkLimit bulk-copies the records and their properties straight into the tables, in
+// one transaction.
+func (s *SQLServer) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	copyIn := func(t *schema.Table, n int, row func(i int) []any) error {
+		stmt, err := tx.PrepareContext(ctx, mssql.CopyIn(t.Name, mssql.BulkOptions{Tablock: true}, t.ColumnNames()...))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range n {
+			if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
+				return err
+			}
+		}
+		_, err = stmt.ExecContext(ctx)
+		return err
+	}
+	if err := copyIn(&schema.AuditRecord, len(recs), func(i int) []any { return recs[i].Values }); err != nil {
+		return fmt.Errorf("sqlserver: bulk copy of records: %w", err)
+	}
+	var props [][]any
+	for _, r := range recs {
+		for _, p := range r.Props {
+			props = append(props, propValues(r.ID, p))
+		}
+	}
+	if err := copyIn(&schema.AuditProperty, len(props), func(i int) []any { return props[i] }); err != nil {
+		return fmt.Errorf("sqlserver: bulk copy of properties: %w", err)
+	}
+	return tx.Commit()
+}
+
+// RowInsert returns the statement a row-at-a-time collector runs for each record (one
+// INSERT of the audit_record row, autocommitted) in dialect, and the arguments it takes
+// for a record.
+func RowInsert(dialect string) (string, func(r schema.Record) []any, error) {
+	d, ok := dialectOf(dialect)
+	if !ok {
+		return "", nil, fmt.Errorf("no dialect %q", dialect)
+	}
+	return d.insertSQL(&schema.AuditRecord), func(r schema.Record) []any {
+		vals := r.Values
+		if d.name == DialectPostgres {
+			vals = pgRecordValues(r)
+		}
+		return d.args(vals)
+	}, nil
+}
+
+func dialectOf(name string) (*sqlDialect, bool) {
+	for _, d := range []*sqlDialect{postgresDialect, mysqlDialect, sqliteDialect, sqlserverDialect} {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// OpenRaw opens a plain database/sql handle on dsn for driver, configured as the sink
+// configures its own connections (MySQL session settings, SQLite pragmas), without
+// checking that it is reachable. The benchmark uses it for its new-connection-per-row
+// reference.
+func OpenRaw(driver, dsn string) (*sql.DB, error) {
+	n, err := DriverName(driver)
+	if err != nil {
+		return nil, err
+	}
+	switch n {
+	case "postgres":
+		return sql.Open("pgx", dsn)
+	case "mysql":
+		cfg, err := mysqlConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		return sql.Open("mysql", cfg.FormatDSN())
+	case "sqlite":
+		return sql.Open("sqlite", sqliteDSN(dsn))
+	default:
+		return sql.Open("sqlserver", dsn)
+	}
+}
