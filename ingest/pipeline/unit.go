@@ -191,7 +191,17 @@ func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err 
 	mark := schema.Blob{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID,
 		ContentURI: b.ContentURI, Created: b.Created, Expiration: b.Expiration, Status: status,
 		Reason: err.Error(), LoadedAt: r.o.Now().UTC()}
-	if merr := r.o.Sink.MarkBlob(context.WithoutCancel(ctx), mark); merr != nil {
+	// The ledger row is what status shows: retry a transient refusal (a deadlock
+	// between concurrent marks on MariaDB, a dropped connection) before giving up.
+	var merr error
+	for attempt := range 4 {
+		if merr = r.o.Sink.MarkBlob(context.WithoutCancel(ctx), mark); merr == nil {
+			break
+		}
+		t := time.NewTimer(time.Duration(25<<attempt) * time.Millisecond)
+		<-t.C
+	}
+	if merr != nil {
 		log.Error("recording the blob in the ledger", "blob", b.ContentID, "err", merr)
 	}
 	r.mu.Lock()
