@@ -17,7 +17,22 @@ import (
 const (
 	mysqlDuplicateKey = 1062
 	mysqlDeadlock     = 1213
+	// The server's JSON validation refused raw: MariaDB's JSON_VALID check (4025) and
+	// MySQL's JSON type (3140, 3141) reject valid JSON they cannot hold, such as
+	// nesting deeper than their limit or a lone surrogate escape.
+	mysqlCheckFailed = 4025
+	mysqlInvalidJSON = 3140
+	mysqlJSONTooDeep = 3141
 )
+
+// refusesValue reports whether err is the server refusing a value it cannot hold.
+func refusesValue(err error) bool {
+	switch mysqlErrno(err) {
+	case mysqlCheckFailed, mysqlInvalidJSON, mysqlJSONTooDeep:
+		return true
+	}
+	return false
+}
 
 func mysqlErrno(err error) uint16 {
 	var e *mysql.MySQLError
@@ -234,7 +249,9 @@ func (s *MySQL) load(ctx context.Context, p *prepared, res *LoadResult) error {
 // properties, and returns how many it inserted. Normally all of them: one multi-row
 // statement. When fewer went in, a concurrent loader stored some of them in between;
 // the statement is undone to a savepoint and the records go in one by one, so that the
-// properties added are exactly those of the records this transaction inserted.
+// properties added are exactly those of the records this transaction inserted. The same
+// one-by-one path finds the record whose value the server refuses, returned as a
+// *ValueError.
 func (s *MySQL) insertRecords(ctx context.Context, tx *sql.Tx, recs []schema.Record) (int, error) {
 	rows := make([][]any, len(recs))
 	for i, r := range recs {
@@ -245,17 +262,22 @@ func (s *MySQL) insertRecords(ctx context.Context, tx *sql.Tx, recs []schema.Rec
 		return 0, err
 	}
 	n, err := s.insert(ctx, tx, &schema.AuditRecord, rows, "id", name)
-	if err != nil {
+	if err != nil && !refusesValue(err) {
 		return 0, err
 	}
 	mine := recs
-	if int(n) != len(recs) {
+	if err != nil || int(n) != len(recs) {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT o365_records"); err != nil {
 			return 0, err
 		}
 		mine = nil
 		for i := range recs {
 			one, err := s.insert(ctx, tx, &schema.AuditRecord, rows[i:i+1], "id", func(int) string { return name(i) })
+			if err != nil && refusesValue(err) {
+				// Name the record, so the pipeline quarantines it and loads the rest.
+				return 0, &ValueError{RecordID: recs[i].ID, Table: schema.AuditRecord.Name, Column: "raw",
+					Reason: "the database refuses this JSON: " + errors.Unwrap(err).Error()}
+			}
 			if err != nil {
 				return 0, err
 			}
