@@ -29,15 +29,9 @@ Lists the stored alerts whose record lies in the range, oldest first.`); !ok {
 	if *format != "table" && *format != "json" {
 		return usageError(env, "alerts: --format %q: want table or json", *format)
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: alerts:", err)
-		return exitUsage
-	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: alerts:", err)
-		return exitFailure
+	_, s, code := sf.setup(ctx, env, "alerts")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 	alerts, err := detect.List(ctx, s.DB(), s.Dialect(), from, to)

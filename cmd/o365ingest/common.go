@@ -141,6 +141,22 @@ func (sf *sinkFlags) open(ctx context.Context, env *Env, cfg *config.Config) (si
 	return s, nil
 }
 
+// setup loads the config and opens the sink (migrated), printing any problem as
+// "o365ingest: <what>: <error>". A non-zero code means the command must return it.
+func (sf *sinkFlags) setup(ctx context.Context, env *Env, what string) (*config.Config, sink.Sink, int) {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "o365ingest: %s: %v\n", what, err)
+		return nil, nil, exitUsage
+	}
+	s, err := sf.open(ctx, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "o365ingest: %s: %v\n", what, err)
+		return nil, nil, exitFailure
+	}
+	return cfg, s, 0
+}
+
 // clientFor builds the API client of one configured tenant.
 func clientFor(t config.Tenant, cfg *config.Config, log *slog.Logger) (*api.Client, error) {
 	c := api.Config{

@@ -32,15 +32,9 @@ webhooks configured under detect.webhooks.`); !ok {
 	if err != nil {
 		return usageError(env, "detect: %v", err)
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: detect:", err)
-		return exitUsage
-	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: detect:", err)
-		return exitFailure
+	cfg, s, code := sf.setup(ctx, env, "detect")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 	dcfg := cfg.Detect

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -184,28 +183,7 @@ func stored(t *testing.T, driver, dsn string) []string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	return queryIDs(t, s.DB())
-}
-
-func queryIDs(t *testing.T, db *sql.DB) []string {
-	t.Helper()
-	var ids []string
-	for _, q := range []string{`SELECT id FROM audit_record`, `SELECT record_id FROM quarantine WHERE record_id IS NOT NULL`} {
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-	}
-	sort.Strings(ids)
-	return ids
+	return sinktest.StoredIDs(t, s.DB())
 }
 
 func assertSameIDs(t *testing.T, got, want []string) {

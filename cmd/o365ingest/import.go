@@ -54,20 +54,14 @@ Records that cannot be normalized are quarantined with the reason, never dropped
 	if *batch <= 0 {
 		return usageError(env, "--batch must be positive")
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitUsage
-	}
 	files, err := expandImportArgs(fs.Args())
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
 		return exitUsage
 	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitFailure
+	cfg, s, code := sf.setup(ctx, env, "import")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 

@@ -27,15 +27,9 @@ alerts of the range with their evidence (run o365ingest detect first to refresh 
 	if err != nil {
 		return usageError(env, "report: %v", err)
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
-		return exitUsage
-	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
-		return exitFailure
+	_, s, code := sf.setup(ctx, env, "report")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 	alerts, err := detect.List(ctx, s.DB(), s.Dialect(), from, to)

@@ -88,7 +88,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("backfill after the interrupted one exited %d:\n%s", code, outText)
 			}
-			assertSameIDs(t, queryIDs(t, s.DB()), e.truth(t))
+			assertSameIDs(t, sinktest.StoredIDs(t, s.DB()), e.truth(t))
 		})
 	}
 }

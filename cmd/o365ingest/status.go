@@ -80,15 +80,9 @@ func cmdStatus(ctx context.Context, env *Env, args []string) int {
 	if *format != "table" && *format != "json" {
 		return usageError(env, "--format must be table or json")
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitUsage
-	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitFailure
+	_, s, code := sf.setup(ctx, env, "status")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 	rep, err := buildStatus(ctx, s, time.Now().UTC().Add(-d), *by)

@@ -32,15 +32,9 @@ activity, files, directory changes made to them.`); !ok {
 	if err != nil {
 		return usageError(env, "timeline: %v", err)
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: timeline:", err)
-		return exitUsage
-	}
-	s, err := sf.open(ctx, env, cfg)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: timeline:", err)
-		return exitFailure
+	_, s, code := sf.setup(ctx, env, "timeline")
+	if code != 0 {
+		return code
 	}
 	defer s.Close()
 	entries, err := report.Timeline(ctx, s.DB(), s.Dialect(), *user, from, to, *limit)

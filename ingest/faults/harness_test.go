@@ -296,22 +296,8 @@ func ledger(t *testing.T, s sink.Sink) map[string][2]string {
 func storedIDs(t *testing.T, s sink.Sink) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, q := range []string{`SELECT id FROM audit_record`, `SELECT record_id FROM quarantine WHERE record_id IS NOT NULL AND record_id <> ''`} {
-		rows, err := s.DB().Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			out[id]++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range sinktest.StoredIDs(t, s.DB()) {
+		out[id]++
 	}
 	return out
 }

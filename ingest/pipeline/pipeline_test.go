@@ -78,28 +78,6 @@ func (h *harness) run(ctx context.Context) pipeline.Summary {
 	return sum
 }
 
-// storedIDs returns every record id in audit_record and quarantine.
-func storedIDs(t *testing.T, s sink.Sink) []string {
-	t.Helper()
-	var ids []string
-	for _, q := range []string{`SELECT id FROM audit_record`, `SELECT record_id FROM quarantine WHERE record_id IS NOT NULL`} {
-		rows, err := s.DB().Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-	}
-	sort.Strings(ids)
-	return ids
-}
-
 // assertTruth checks that the stored ids are exactly the emulator's truth, each once.
 func (h *harness) assertTruth() {
 	h.t.Helper()
@@ -108,7 +86,7 @@ func (h *harness) assertTruth() {
 		want = append(want, r.ID)
 	}
 	sort.Strings(want)
-	got := storedIDs(h.t, h.sink)
+	got := sinktest.StoredIDs(h.t, h.sink.DB())
 	if len(got) != len(want) {
 		h.t.Fatalf("stored %d records, the API published %d distinct ids", len(got), len(want))
 	}

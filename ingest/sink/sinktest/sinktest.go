@@ -346,3 +346,30 @@ func Record(id string, set map[string]any) schema.Record {
 
 // ErrInjected is the error tests inject into a Load to check that it rolls back.
 var ErrInjected = errors.New("injected failure")
+
+// StoredIDs returns every record id the database holds, in audit_record and in
+// quarantine, sorted, with repeats kept, so a caller can tell a lost record from a
+// doubled one.
+func StoredIDs(t testing.TB, db *sql.DB) []string {
+	t.Helper()
+	var ids []string
+	for _, q := range []string{`SELECT id FROM audit_record`, `SELECT record_id FROM quarantine WHERE record_id IS NOT NULL AND record_id <> ''`} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	sort.Strings(ids)
+	return ids
+}
