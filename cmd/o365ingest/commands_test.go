@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/o365ingest/o365ingest/ingest/emulator"
@@ -134,5 +137,35 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		if code != exitOK || !strings.Contains(out, "Usage: o365ingest "+name) && !strings.Contains(out, "o365ingest "+name) {
 			t.Errorf("%s --help exited %d:\n%s", name, code, out)
 		}
+	}
+}
+
+func TestAnInvalidConfigIsRejectedBeforeAnyNetworkCall(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	for name, tenant := range map[string]string{
+		"a bad client id":                 "client_id: not-a-guid\n    client_secret: s",
+		"an unknown cloud":                "client_id: 2c9e4a51-8d3f-4b7a-9e61-0f5d3c2b1a90\n    client_secret: s\n    cloud: moon",
+		"an unknown content type":         "client_id: 2c9e4a51-8d3f-4b7a-9e61-0f5d3c2b1a90\n    client_secret: s\n    content_types: [Audit.Everything]",
+		"a secret and a certificate both": "client_id: 2c9e4a51-8d3f-4b7a-9e61-0f5d3c2b1a90\n    client_secret: s\n    certificate_file: /nonexistent.pem\n    private_key_file: /nonexistent.key",
+		"no credential":                   "client_id: 2c9e4a51-8d3f-4b7a-9e61-0f5d3c2b1a90",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+			body := fmt.Sprintf("tenants:\n  - name: contoso\n    tenant_id: 7b1f4c2e-3a9d-4e61-b0c8-2f5d9a6e1c47\n    %s\n    api_url: %s\n    login_url: %s\nsink:\n  dsn: %s\n",
+				tenant, srv.URL, srv.URL, filepath.Join(dir, "o365.db"))
+			if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out := runCLI(t, "--config", cfg, "run")
+			if code != exitUsage || !strings.Contains(out, "tenants[0].") {
+				t.Fatalf("run exited %d, want 2 with the field's path:\n%s", code, out)
+			}
+			if n := calls.Load(); n != 0 {
+				t.Fatalf("the API was called %d times before the config was rejected", n)
+			}
+		})
 	}
 }
