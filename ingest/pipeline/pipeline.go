@@ -77,6 +77,15 @@ type Options struct {
 	Concurrency int
 	// BatchRecords is how many records one load transaction aims at (default 5000).
 	BatchRecords int
+	// Loaders is how many load transactions may run at once across units (default 1
+	// on SQLite, which has one writer, else 2). Memory holds at most Loaders batches
+	// plus Concurrency fetched blobs.
+	Loaders int
+	// MemoryRecords bounds the records in memory: fetched but not yet loaded, plus an
+	// estimate for each download under way; no download starts while more are held
+	// (default BatchRecords). It sets the pass's memory (about 8 KB a record, with
+	// the garbage collector's headroom), whatever the size of the backfill.
+	MemoryRecords int
 	// ArchiveDir, when set, keeps every blob as received under
 	// <ArchiveDir>/<tenant>/<content type>/<yyyy-mm-dd>/<contentId>.json.gz.
 	ArchiveDir string
@@ -143,7 +152,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	o.defaults()
 	start := o.Now()
-	r := &runner{o: o, fetchSlots: make(chan struct{}, o.Concurrency)}
+	r := &runner{o: o, fetchSlots: make(chan struct{}, o.Concurrency), loadSlots: make(chan struct{}, o.Loaders),
+		budget: newBudget(o.MemoryRecords)}
 	// The run is recorded even when a signal is already pending, so status shows it
 	// as interrupted rather than not at all.
 	runID, err := startRun(context.WithoutCancel(ctx), o.Sink, o.Command, start)
@@ -212,6 +222,15 @@ func (o *Options) defaults() {
 	if o.BatchRecords <= 0 {
 		o.BatchRecords = 5000
 	}
+	if o.MemoryRecords <= 0 {
+		o.MemoryRecords = o.BatchRecords
+	}
+	if o.Loaders <= 0 {
+		o.Loaders = 2
+		if o.Sink != nil && o.Sink.Dialect() == sink.DialectSQLite {
+			o.Loaders = 1
+		}
+	}
 	if o.Command == "" {
 		o.Command = "run"
 	}
@@ -247,6 +266,8 @@ func (u unit) name() string { return u.tenant.Name + "/" + u.contentType }
 type runner struct {
 	o          Options
 	fetchSlots chan struct{} // bounds downloads across all units
+	loadSlots  chan struct{} // bounds load transactions (and batches in memory) across units
+	budget     *budget       // bounds records in memory across units
 
 	mu       sync.Mutex
 	sum      Summary

@@ -73,14 +73,23 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		return
 	}
 
-	results := make(chan fetched, r.o.Concurrency)
+	// Unbuffered: a fetched blob waits in its fetcher, which keeps its download slot
+	// until the loader takes it, so the blobs in memory are bounded by Concurrency across
+	// all units (plus each unit's batch) and memory does not grow with the backfill.
+	results := make(chan fetched)
 	var wg sync.WaitGroup
 	go func() {
 		defer close(results)
 		for _, b := range todo {
+			est, err := r.budget.start(ctx)
+			if err != nil {
+				wg.Wait()
+				return
+			}
 			select {
 			case r.fetchSlots <- struct{}{}:
 			case <-ctx.Done():
+				r.budget.failed(est)
 				wg.Wait()
 				return
 			}
@@ -90,11 +99,13 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 				defer func() { <-r.fetchSlots }()
 				f, err := r.fetch(ctx, u, b, log)
 				if err != nil {
+					r.budget.failed(est)
 					if ctx.Err() == nil {
 						r.markFailed(ctx, u, b, err, &sum, log)
 					}
 					return
 				}
+				r.budget.fetched(est, len(f.records))
 				results <- f
 			}()
 		}
@@ -268,6 +279,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 				}
 			}
 		}
+		r.budget.done(len(batch.Records))
 		batch, blobs = sink.Batch{}, blobs[:0]
 		if leaser != nil && r.o.Now().Sub(lastRenew) > r.o.LeaseTTL/3 {
 			if ok, err := leaser.Acquire(context.WithoutCancel(ctx), u.name(), r.o.Holder, r.o.LeaseTTL); err != nil || !ok {
@@ -287,26 +299,36 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 	for {
 		f, ok := <-results
 		if !ok {
-			flush()
 			return
 		}
+		// A batch is gathered only once this unit may load: waiting units leave their
+		// blobs with the fetchers, so the batches held in memory are bounded by Loaders,
+		// and a batch gathered late is larger.
+		r.loadSlots <- struct{}{}
 		add(f)
+		closed := false
 	drain:
 		for len(batch.Records) < r.o.BatchRecords {
 			select {
 			case f, ok := <-results:
 				if !ok {
-					flush()
-					return
+					closed = true
+					break drain
 				}
 				add(f)
 			default:
 				break drain
 			}
 		}
-		if !flush() {
+		ok = flush()
+		<-r.loadSlots
+		if closed {
+			return
+		}
+		if !ok {
 			// Drain so the fetchers can finish; what they fetched is loaded next pass.
-			for range results {
+			for f := range results {
+				r.budget.done(len(f.records))
 			}
 			return
 		}
