@@ -79,8 +79,9 @@ var (
 )
 
 // prepare checks every value of the batch against schema/ and returns the records to
-// store. It copies nothing it does not change: Values are rewritten in place only where
-// a conversion is needed (an int to int64, a time to UTC, id filled from Record.ID).
+// store. It copies nothing it does not change: a record's Values are copied only when a
+// conversion is needed (an int to int64, a time to UTC, id filled from Record.ID), and
+// the caller's slice is never written.
 func prepare(b Batch, length lengthFunc) (*prepared, error) {
 	p := &prepared{now: time.Now().UTC(), blobs: b.Blobs}
 	cols := schema.AuditRecord.Columns
@@ -101,24 +102,35 @@ func prepare(b Batch, length lengthFunc) (*prepared, error) {
 			continue
 		}
 		seen[r.ID] = true
-		vals := slices.Clone(r.Values)
+		// The caller's Values are copied only when a value must change (most records
+		// need no change: no copy, no garbage).
+		vals := r.Values
+		copied := false
+		set := func(c int, v any) {
+			if !copied {
+				vals, copied = slices.Clone(vals), true
+			}
+			vals[c] = v
+		}
 		switch v := vals[idAt].(type) {
 		case nil:
-			vals[idAt] = r.ID
+			set(idAt, r.ID)
 		case string:
 			if v != r.ID {
 				return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: "id", Reason: fmt.Sprintf("value %q differs from Record.ID", v)}
 			}
 		}
 		if vals[timeAt] == nil && !r.CreationTime.IsZero() {
-			vals[timeAt] = r.CreationTime
+			set(timeAt, r.CreationTime)
 		}
 		for c := range cols {
 			v, err := checkValue(&cols[c], vals[c], length)
 			if err != nil {
 				return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: cols[c].Name, Reason: err.Error()}
 			}
-			vals[c] = v
+			if !sameValue(v, vals[c]) {
+				set(c, v)
+			}
 		}
 		r.Values = vals
 		if err := checkProps(r, length); err != nil {
@@ -140,6 +152,20 @@ func prepare(b Batch, length lengthFunc) (*prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// sameValue reports whether checkValue returned its argument unchanged. Only the types
+// it converts need a look: strings, bools and nil come back as given.
+func sameValue(got, was any) bool {
+	switch g := got.(type) {
+	case int64:
+		w, ok := was.(int64)
+		return ok && w == g
+	case time.Time:
+		w, ok := was.(time.Time)
+		return ok && w == g // same instant, same location, no monotonic reading
+	}
+	return true
 }
 
 // checkValue returns v as the Go type of c's logical type, or why it cannot be stored.
