@@ -28,7 +28,7 @@ func MySQLInsertRecords(ctx context.Context, s Sink, recs []schema.Record) (int,
 		return 0, err
 	}
 	defer tx.Rollback()
-	n, err := m.insertRecords(ctx, tx, recs)
+	n, err := m.insertRecords(ctx, tx, recs, m.infile)
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,6 +22,44 @@ import (
 // backslash, TAB, LF, CR and NUL as escape sequences, NULL as \N.
 
 var infileSeq atomic.Uint64
+
+// MySQL error numbers of a lock wait cut short.
+const (
+	mysqlLockWaitTimeout = 1205
+	mysqlAutoIncFailed   = 1467 // "Failed to read auto-increment value": the AUTO-INC lock wait timed out
+)
+
+// errInfileWarnings is returned by loadData when the server changed or refused a value
+// (LOCAL turns such errors into warnings whatever the sql_mode).
+var errInfileWarnings = errors.New("the server changed or refused values")
+
+// errInfileContended is returned by loadRecords when its LOAD DATA waited more than
+// mysqlInfileLockWait for a lock: Load then runs the transaction again with INSERTs.
+// LOAD DATA is a bulk insert, and under innodb_autoinc_lock_mode=1 (MariaDB's default) it
+// holds the table's AUTO-INC lock to its end; if it waits there for the row lock of a
+// concurrent loader of the same ids, and that loader waits for the AUTO-INC lock, InnoDB
+// does not see the cycle and both would wait innodb_lock_wait_timeout (50 s). Concurrent
+// loads of the same ids are rare (leases keep units apart), so the wait is cut short.
+var errInfileContended = errors.New("LOAD DATA waited for a concurrent loader")
+
+// mysqlInfileLockWait bounds how long LOAD DATA of records waits for a lock.
+const mysqlInfileLockWait = 3 // seconds
+
+// loadRecords loads audit_record rows with LOAD DATA under a short lock wait.
+func (s *MySQL) loadRecords(ctx context.Context, tx *sql.Tx, rows [][]any) (int64, error) {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET @o365_lock_wait = @@innodb_lock_wait_timeout, innodb_lock_wait_timeout = %d", mysqlInfileLockWait)); err != nil {
+		return 0, err
+	}
+	n, err := s.loadData(ctx, tx, &schema.AuditRecord, len(rows), func(i int) []any { return rows[i] })
+	if _, rerr := tx.ExecContext(ctx, "SET innodb_lock_wait_timeout = @o365_lock_wait"); rerr != nil && err == nil {
+		err = rerr
+	}
+	switch mysqlErrno(err) {
+	case mysqlLockWaitTimeout, mysqlAutoIncFailed:
+		return 0, fmt.Errorf("%w: %w", errInfileContended, err)
+	}
+	return n, err
+}
 
 // appendTSVField appends v to buf as one LOAD DATA field.
 func appendTSVField(buf *bytes.Buffer, v any) {
@@ -106,7 +145,7 @@ func (s *MySQL) loadData(ctx context.Context, tx *sql.Tx, t *schema.Table, n int
 		return 0, err
 	}
 	if skipped := int64(n) - inserted; warnings > skipped {
-		return 0, fmt.Errorf("LOAD DATA into %s: %d warnings for %d skipped rows: %w", t.Name, warnings, skipped, s.firstWarning(ctx, tx))
+		return 0, fmt.Errorf("LOAD DATA into %s: %d warnings for %d skipped rows (%w): %w", t.Name, warnings, skipped, errInfileWarnings, s.firstWarning(ctx, tx))
 	}
 	return inserted, nil
 }
