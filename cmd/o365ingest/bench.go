@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/bench"
+)
+
+func cmdBench(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	sf := addSinkFlags(fs)
+	records := fs.Int("records", 1_000_000, "records the emulator publishes over 7 days")
+	perBlob := fs.Int("records-per-blob", 1000, "average records per content blob")
+	latency := fs.Duration("latency", 50*time.Millisecond, "per-request latency of the second pipeline run (0: skip it)")
+	concurrency := fs.Int("concurrency", 0, "blob downloads in flight (default: the pipeline's, 8)")
+	batch := fs.Int("batch", 0, "records per load transaction (default: the pipeline's, 5000)")
+	loaders := fs.Int("loaders", 0, "load transactions at once (default: the pipeline's, 1 on SQLite, else 2)")
+	memRecords := fs.Int("memory-records", 0, "records held in memory at most (default: the pipeline's, one batch)")
+	rowSample := fs.Int("row-sample", 5000, "records inserted one at a time over one connection")
+	connSample := fs.Int("newconn-sample", 200, "records inserted with a new connection each")
+	seed := fs.Int64("seed", 1, "seed of the emulated tenant")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline run to this file")
+	memProfile := fs.String("memprofile", "", "write the allocations of the pipeline run (pprof allocs) to this file")
+	heapProfile := fs.String("heapprofile", "", "write the heap profile taken at the pipeline's peak of live memory to this file")
+	inProcess := fs.Bool("in-process", false, "run the emulator in this process (its memory and CPU then count as the pipeline's)")
+	keep := fs.Bool("keep", false, "keep the benchmark database")
+	if code, ok := parseFlags(fs, env, args, `bench [--sink S --dsn DSN] [--records N] [--latency 50ms] [--concurrency N] [flags]
+
+Starts the API emulator (in a child process, so that the figures are the pipeline's
+alone), publishes N records, backfills them with the real pipeline into a fresh
+database (a new o365bench_<random> schema on PostgreSQL or database on MySQL/MariaDB,
+dropped afterwards; a new SQLite file), and prints records/s, MB/s of raw JSON, CPU
+seconds and peak RSS. On the same tables it then measures the database's bulk-load limit
+(the same rows, normalized, loaded by COPY / LOAD DATA LOCAL INFILE / one transaction of
+prepared INSERTs) and a row-at-a-time loader (one INSERT per record over one connection,
+and with a new connection per row), and the pipeline again with --latency per request.
+The last line is for scripts:
+RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=... peak_rss_mb=...`); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, "bench: unexpected arguments %q", fs.Args())
+	}
+	if *records <= 0 || *perBlob <= 0 || *latency < 0 || *concurrency < 0 || *batch < 0 || *loaders < 0 || *memRecords < 0 || *rowSample <= 0 || *connSample <= 0 {
+		return usageError(env, "bench: --records, --records-per-blob, --row-sample and --newconn-sample must be positive; --latency, --concurrency, --batch, --loaders and --memory-records not negative")
+	}
+	driver, dsn := sf.driver, sf.dsn
+	if driver == "" {
+		driver = env.Getenv("O365INGEST_SINK_DRIVER")
+	}
+	if dsn == "" {
+		dsn = env.Getenv("O365INGEST_SINK_DSN")
+	}
+	if driver == "" {
+		driver = "sqlite"
+	}
+	o := bench.Options{
+		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
+		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
+		Seed: *seed, Keep: *keep, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
+	}
+	if *inProcess {
+		o.Emulator = bench.InProcess
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+			return exitFailure
+		}
+		defer f.Close()
+		o.CPUProfile = f
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+			return exitFailure
+		}
+		defer f.Close()
+		o.MemProfile = f
+	}
+	if *heapProfile != "" {
+		f, err := os.Create(*heapProfile)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+			return exitFailure
+		}
+		defer f.Close()
+		o.HeapProfile = f
+	}
+	res, err := bench.Run(ctx, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: bench: interrupted")
+			return exitInterrupted
+		}
+		fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+		return exitFailure
+	}
+	fmt.Fprintln(env.Stdout, res.ResultLine())
+	return exitOK
+}
+
+// childEmulator runs `o365ingest emulate` (this binary) in a child process, so the
+// emulator's memory (it holds every record) and CPU stay out of the pipeline's figures.
+// The child dies with this process.
+func childEmulator(ctx context.Context, spec bench.EmulatorSpec) (*bench.Emulator, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "emulate", "--listen", "127.0.0.1:0", "--publish-interval", "0", "--rate-limit", "-1",
+		"--log-level", "error", "--seed", strconv.FormatInt(spec.Seed, 10),
+		"--records-per-day", strconv.Itoa(spec.RecordsPerDay), "--blob-interval", spec.BlobInterval.String(),
+		"--latency", spec.Latency.String())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() error {
+		cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Wait()
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+			}
+		}
+	}()
+	e := &bench.Emulator{Close: func() error { stop(); return nil }}
+	for e.BaseURL == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				stop()
+				return nil, fmt.Errorf("the emulator process ended before it was ready")
+			}
+			k, v, _ := strings.Cut(line, ": ")
+			switch k {
+			case "tenant_id":
+				e.TenantID = v
+			case "client_id":
+				e.ClientID = v
+			case "client_secret":
+				e.ClientSecret = v
+			case "base_url":
+				e.BaseURL = v
+			}
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return e, nil
+}

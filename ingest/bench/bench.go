@@ -1,0 +1,523 @@
+// Package bench measures the ingest pipeline against the physical limit of its database:
+// it backfills an emulated tenant into a fresh database with the real pipeline, then, on
+// the same database and tables, loads the same rows (already normalized, in memory) by
+// the database's fastest native path (sink.BulkLimiter), and a sample of them one INSERT
+// at a time, as simple collectors do. `o365ingest bench` is its command line.
+//
+// What is measured, in order, on one database:
+//
+//  1. pipeline: pipeline.Run over the whole look-back into empty tables: wall time,
+//     records/s, MB/s of raw JSON, CPU seconds and peak RSS of this process (the
+//     emulator runs in another process when Options.Emulator starts it there).
+//  2. nothing new: a second pass, which must download no blob.
+//  3. bulk-load limit: the tables are truncated and the same records, fetched and
+//     normalized beforehand (untimed, in chunks of ChunkRecords), are loaded by
+//     sink.BulkLimiter; only those calls are timed.
+//  4. row at a time: truncated again, RowSample records go in one INSERT each over one
+//     connection, then NewConnSample with a new connection per row.
+//  5. latency: everything truncated, the pipeline again against an emulator that adds
+//     Latency to every request.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/normalize"
+	"github.com/o365ingest/o365ingest/ingest/pipeline"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// Options configure a benchmark run.
+type Options struct {
+	// Driver and DSN name the database server (sqlite: a file to create, default a temp
+	// file). The benchmark works in a database of its own, see Fresh.
+	Driver, DSN string
+	// Records is how many records the emulator publishes (default 1,000,000).
+	Records int
+	// RecordsPerBlob is the average blob size the emulator aims at (default 1,000).
+	RecordsPerBlob int
+	// Latency, when positive, adds the latency phase.
+	Latency time.Duration
+	// Concurrency, BatchRecords, Loaders and MemoryRecords are passed to the pipeline
+	// (0: its defaults).
+	Concurrency, BatchRecords, Loaders, MemoryRecords int
+	// ChunkRecords is how many records one bulk-limit call loads (default 100,000).
+	ChunkRecords int
+	// RowSample and NewConnSample size the row-at-a-time phases (defaults 5,000 and 200).
+	RowSample, NewConnSample int
+	// Seed of the emulated tenant.
+	Seed int64
+	// Emulator starts the emulator (default InProcess).
+	Emulator StartEmulator
+	// CPUProfile, when set, receives a pprof CPU profile of the pipeline phase, and
+	// MemProfile its allocations (pprof "allocs", taken right after it).
+	CPUProfile, MemProfile io.Writer
+	// HeapProfile, when set, receives the heap profile (pprof "heap") taken when the
+	// pipeline's live heap peaked.
+	HeapProfile io.Writer
+	// Keep leaves the benchmark database in place.
+	Keep bool
+	// Out receives a line per phase; Logger the pipeline's logs.
+	Out    io.Writer
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Records <= 0 {
+		o.Records = 1_000_000
+	}
+	if o.RecordsPerBlob <= 0 {
+		o.RecordsPerBlob = 1000
+	}
+	if o.ChunkRecords <= 0 {
+		o.ChunkRecords = 100_000
+	}
+	if o.RowSample <= 0 {
+		o.RowSample = 5000
+	}
+	if o.NewConnSample <= 0 {
+		o.NewConnSample = 200
+	}
+	o.RowSample = min(o.RowSample, o.Records)
+	o.NewConnSample = min(o.NewConnSample, o.Records)
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Emulator == nil {
+		o.Emulator = InProcess
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Phase is one timed load.
+type Phase struct {
+	Records  int
+	Duration time.Duration
+}
+
+// RPS is records per second.
+func (p Phase) RPS() float64 {
+	if p.Duration <= 0 {
+		return 0
+	}
+	return float64(p.Records) / p.Duration.Seconds()
+}
+
+// Result is what a run measured.
+type Result struct {
+	Driver string
+	// Method names the bulk-limit path.
+	Method string
+	// Blobs and RawBytes describe what the emulator served (from the ledger).
+	Blobs    int
+	RawBytes int64
+	// Pipeline is the backfill; CPU its CPU time (user+system) and PeakRSS the process's
+	// peak resident set during it, in bytes (0 where /proc is missing).
+	Pipeline Phase
+	CPU      time.Duration
+	PeakRSS  int64
+	BaseRSS  int64
+	// PeakHeapLive is the peak of the Go heap found live by a GC, PeakHeapObjects of
+	// the heap's objects (live plus garbage not yet collected), during the pipeline.
+	PeakHeapLive, PeakHeapObjects int64
+	NothingNew                    time.Duration
+	NothingNewDL                  int
+	Limit                         Phase
+	Row, RowConn                  Phase
+	LatencyPhase                  Phase
+	Latency                       time.Duration
+	EmulatorStart                 time.Duration
+	InProcess                     bool
+}
+
+// LimitRatio is pipeline/limit; RowRatio pipeline/row at a time; LatencyRatio the
+// pipeline with latency over without.
+func (r *Result) LimitRatio() float64   { return ratio(r.Pipeline.RPS(), r.Limit.RPS()) }
+func (r *Result) RowRatio() float64     { return ratio(r.Pipeline.RPS(), r.Row.RPS()) }
+func (r *Result) LatencyRatio() float64 { return ratio(r.LatencyPhase.RPS(), r.Pipeline.RPS()) }
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// ResultLine is the last line of `o365ingest bench`, for scripts.
+func (r *Result) ResultLine() string {
+	return fmt.Sprintf("RESULT sink=%s records=%d pipeline_rps=%.0f limit_rps=%.0f ratio=%.3f row_rps=%.0f peak_rss_mb=%.1f "+
+		"row_ratio=%.1f row_newconn_rps=%.0f latency_ms=%d latency_rps=%.0f latency_ratio=%.3f nothing_new_s=%.3f cpu_s=%.1f mb_per_s=%.1f",
+		r.Driver, r.Pipeline.Records, r.Pipeline.RPS(), r.Limit.RPS(), r.LimitRatio(), r.Row.RPS(), float64(r.PeakRSS)/(1<<20),
+		r.RowRatio(), r.RowConn.RPS(), r.Latency.Milliseconds(), r.LatencyPhase.RPS(), r.LatencyRatio(), r.NothingNew.Seconds(),
+		r.CPU.Seconds(), float64(r.RawBytes)/(1<<20)/math.Max(r.Pipeline.Duration.Seconds(), 1e-9))
+}
+
+// span is the part of the 7 days the emulator spreads its history over (see
+// emulator.Server.initialData): 7 days less 2 hours and a minute.
+const span = 7*24*time.Hour - 2*time.Hour - time.Minute
+
+// spec returns the emulator's settings for o: records per day to publish Records over
+// the look-back, and a blob interval that makes blobs of about RecordsPerBlob records
+// (five content types, one blob per content type per interval).
+func (o *Options) spec(latency time.Duration) EmulatorSpec {
+	perDay := int(math.Ceil(float64(o.Records) * 24 / span.Hours()))
+	interval := time.Duration(float64(span) * 5 * float64(o.RecordsPerBlob) / float64(o.Records))
+	interval = min(max(interval, time.Minute), 24*time.Hour).Round(time.Second)
+	return EmulatorSpec{Seed: o.Seed, RecordsPerDay: perDay, BlobInterval: interval, Latency: latency}
+}
+
+// Run runs the benchmark.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	res := &Result{Driver: o.Driver, Latency: o.Latency}
+	db, err := Fresh(ctx, o.Driver, o.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if o.Keep {
+			fmt.Fprintf(o.Out, "kept the benchmark database: %s\n", db.Describe())
+			return
+		}
+		if err := db.Drop(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(o.Out, "dropping the benchmark database: %v\n", err)
+		}
+	}()
+	res.Driver = db.Driver
+
+	// The emulators (one with latency) are started together, before anything is timed.
+	start := time.Now()
+	emus := make([]*Emulator, 2)
+	errs := make([]error, 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if o.Latency > 0 {
+			emus[1], errs[1] = o.Emulator(ctx, o.spec(o.Latency))
+		}
+	}()
+	emus[0], errs[0] = o.Emulator(ctx, o.spec(0))
+	<-done
+	for _, e := range emus {
+		if e != nil {
+			defer e.Close()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("starting the emulator: %w", err)
+	}
+	res.EmulatorStart = time.Since(start)
+	res.InProcess = emus[0].InProcess
+	sp := o.spec(0)
+	where := "in a child process"
+	if res.InProcess {
+		where = "in this process (its memory and CPU are counted below)"
+	}
+	fmt.Fprintf(o.Out, "emulator: about %d records over 7 days, blobs every %s per content type, ready in %s %s\n",
+		o.Records, sp.BlobInterval, res.EmulatorStart.Round(100*time.Millisecond), where)
+
+	s, err := sink.Open(ctx, db.Driver, db.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := sink.Migrate(ctx, s); err != nil {
+		return nil, err
+	}
+
+	// 1. The pipeline.
+	tenant, err := tenantOf(ctx, emus[0], o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	res.BaseRSS = currentRSS()
+	resetPeakRSS()
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, err
+		}
+	}
+	cpu0 := cpuTime()
+	heap := sampleHeap(o.HeapProfile != nil)
+	sum, took, err := o.pass(ctx, s, tenant)
+	res.CPU = cpuTime() - cpu0
+	live, objects := heap.Stop()
+	res.PeakHeapLive, res.PeakHeapObjects = int64(live), int64(objects)
+	if o.HeapProfile != nil {
+		if _, err := heap.profile.WriteTo(o.HeapProfile); err != nil {
+			return nil, err
+		}
+	}
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
+	res.PeakRSS = peakRSS()
+	if err != nil {
+		return nil, err
+	}
+	if o.MemProfile != nil {
+		if err := pprof.Lookup("allocs").WriteTo(o.MemProfile, 0); err != nil {
+			return nil, err
+		}
+	}
+	res.Pipeline = Phase{Records: sum.RecordsLoaded, Duration: took}
+	if err := ledgerTotals(ctx, s, res); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "pipeline: %d records (%d blobs, %.1f MB of JSON) in %s: %.0f records/s, %.1f MB/s, CPU %.1f s, peak RSS %.0f MB (Go heap: %.0f MB live at most, %.0f MB with garbage)\n",
+		res.Pipeline.Records, res.Blobs, float64(res.RawBytes)/(1<<20), took.Round(time.Millisecond), res.Pipeline.RPS(),
+		float64(res.RawBytes)/(1<<20)/took.Seconds(), res.CPU.Seconds(), float64(res.PeakRSS)/(1<<20),
+		float64(res.PeakHeapLive)/(1<<20), float64(res.PeakHeapObjects)/(1<<20))
+
+	// 2. Nothing new.
+	sum2, took2, err := o.pass(ctx, s, tenant)
+	if err != nil {
+		return nil, err
+	}
+	res.NothingNew, res.NothingNewDL = took2, sum2.BlobsLoaded+sum2.BlobsFailed
+	fmt.Fprintf(o.Out, "nothing new: %d blobs listed, %d downloaded, in %s\n", sum2.BlobsListed, res.NothingNewDL, took2.Round(time.Millisecond))
+
+	// 3 and 4. The references, on the same tables.
+	if err := o.references(ctx, s, db, tenant, res); err != nil {
+		return nil, err
+	}
+
+	// 5. Latency.
+	if o.Latency > 0 {
+		if err := truncate(ctx, s, true); err != nil {
+			return nil, err
+		}
+		lt, err := tenantOf(ctx, emus[1], o.Logger)
+		if err != nil {
+			return nil, err
+		}
+		sum, took, err := o.pass(ctx, s, lt)
+		if err != nil {
+			return nil, err
+		}
+		res.LatencyPhase = Phase{Records: sum.RecordsLoaded, Duration: took}
+		fmt.Fprintf(o.Out, "pipeline with %s per request: %d records in %s: %.0f records/s (%.2f of the figure without)\n",
+			o.Latency, sum.RecordsLoaded, took.Round(time.Millisecond), res.LatencyPhase.RPS(), res.LatencyRatio())
+	}
+	fmt.Fprintf(o.Out, "pipeline / bulk-load limit: %.2f; pipeline / row at a time: %.1f\n", res.LimitRatio(), res.RowRatio())
+	return res, nil
+}
+
+// pass runs one pipeline pass over the tenant's whole look-back.
+func (o *Options) pass(ctx context.Context, s sink.Sink, t pipeline.Tenant) (pipeline.Summary, time.Duration, error) {
+	start := time.Now()
+	sum, err := pipeline.Run(ctx, pipeline.Options{
+		Tenants: []pipeline.Tenant{t}, Sink: s, Logger: o.Logger, Command: "backfill",
+		Concurrency: o.Concurrency, BatchRecords: o.BatchRecords, Loaders: o.Loaders, MemoryRecords: o.MemoryRecords,
+	})
+	took := time.Since(start)
+	if err != nil {
+		return sum, took, err
+	}
+	if ctx.Err() != nil {
+		return sum, took, ctx.Err()
+	}
+	if len(sum.Errors) > 0 || sum.BlobsFailed > 0 {
+		return sum, took, fmt.Errorf("the pipeline did not load everything: %d blobs failed, errors: %v", sum.BlobsFailed, errors.Join(sum.Errors...))
+	}
+	return sum, took, nil
+}
+
+// tenantOf builds the pipeline tenant of an emulator and starts its subscriptions
+// (untimed: a real deployment starts them once).
+func tenantOf(ctx context.Context, e *Emulator, log *slog.Logger) (pipeline.Tenant, error) {
+	c, err := api.New(api.Config{TenantID: e.TenantID, ClientID: e.ClientID, ClientSecret: e.ClientSecret,
+		APIURL: e.BaseURL, LoginURL: e.BaseURL, RateLimit: -1, Logger: log})
+	if err != nil {
+		return pipeline.Tenant{}, err
+	}
+	if _, err := c.EnsureSubscriptions(ctx, api.ContentTypes); err != nil {
+		return pipeline.Tenant{}, fmt.Errorf("starting the subscriptions: %w", err)
+	}
+	return pipeline.Tenant{Name: "bench", TenantID: e.TenantID, ContentTypes: api.ContentTypes, Source: pipeline.APISource{Client: c}}, nil
+}
+
+// ledgerTotals reads the blobs and raw bytes the pipeline loaded.
+func ledgerTotals(ctx context.Context, s sink.Sink, res *Result) error {
+	var n, bytes int64
+	err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM content_blob").Scan(&n, &bytes)
+	res.Blobs, res.RawBytes = int(n), bytes
+	return err
+}
+
+// references measures the bulk-load limit and the row-at-a-time loaders.
+func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, t pipeline.Tenant, res *Result) error {
+	bl, ok := s.(sink.BulkLimiter)
+	if !ok {
+		return fmt.Errorf("sink %s has no bulk-load path to compare with", s.Dialect())
+	}
+	res.Method = limitMethod[s.Dialect()]
+	if err := truncate(ctx, s, false); err != nil {
+		return err
+	}
+	var sample []schema.Record
+	var chunk []schema.Record
+	seen := map[string]bool{}
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		runtime.GC() // the untimed fetch's garbage is not the loader's
+		start := time.Now()
+		if err := bl.BulkLimit(ctx, chunk); err != nil {
+			return err
+		}
+		res.Limit.Duration += time.Since(start)
+		res.Limit.Records += len(chunk)
+		chunk = chunk[:0]
+		return nil
+	}
+	err := eachRecord(ctx, t, func(r schema.Record) error {
+		if seen[r.ID] {
+			return nil
+		}
+		seen[r.ID] = true
+		if len(sample) < o.RowSample {
+			sample = append(sample, r)
+		}
+		chunk = append(chunk, r)
+		if len(chunk) >= o.ChunkRecords {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("bulk-load limit: %w", err)
+	}
+	fmt.Fprintf(o.Out, "bulk-load limit (%s): %d records in %s: %.0f records/s\n", res.Method, res.Limit.Records,
+		res.Limit.Duration.Round(time.Millisecond), res.Limit.RPS())
+	if res.Limit.Records != res.Pipeline.Records {
+		fmt.Fprintf(o.Out, "warning: the pipeline loaded %d records, the emulator serves %d distinct ones\n", res.Pipeline.Records, res.Limit.Records)
+	}
+
+	if err := truncate(ctx, s, false); err != nil {
+		return err
+	}
+	query, args, err := sink.RowInsert(s.Dialect())
+	if err != nil {
+		return err
+	}
+	one, err := sink.OpenRaw(db.Driver, db.DSN)
+	if err != nil {
+		return err
+	}
+	defer one.Close()
+	one.SetMaxOpenConns(1)
+	if err := one.PingContext(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, r := range sample {
+		if _, err := one.ExecContext(ctx, query, args(r)...); err != nil {
+			return fmt.Errorf("row at a time: %w", err)
+		}
+	}
+	res.Row = Phase{Records: len(sample), Duration: time.Since(start)}
+	fmt.Fprintf(o.Out, "row at a time, one connection: %d records in %s: %.0f records/s\n", res.Row.Records,
+		res.Row.Duration.Round(time.Millisecond), res.Row.RPS())
+
+	if err := truncate(ctx, s, false); err != nil {
+		return err
+	}
+	start = time.Now()
+	for _, r := range sample[:min(len(sample), o.NewConnSample)] {
+		c, err := sink.OpenRaw(db.Driver, db.DSN)
+		if err != nil {
+			return err
+		}
+		_, err = c.ExecContext(ctx, query, args(r)...)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("row at a time, new connection: %w", err)
+		}
+		res.RowConn.Records++
+	}
+	res.RowConn.Duration = time.Since(start)
+	fmt.Fprintf(o.Out, "row at a time, new connection per row: %d records in %s: %.0f records/s\n", res.RowConn.Records,
+		res.RowConn.Duration.Round(time.Millisecond), res.RowConn.RPS())
+	return nil
+}
+
+var limitMethod = map[string]string{
+	sink.DialectPostgres:  "COPY FROM STDIN",
+	sink.DialectMySQL:     "LOAD DATA LOCAL INFILE",
+	sink.DialectSQLServer: "bulk copy",
+	sink.DialectSQLite:    "one transaction of prepared INSERTs",
+}
+
+// eachRecord fetches every blob of the tenant's look-back and hands on its records,
+// normalized as the pipeline does.
+func eachRecord(ctx context.Context, t pipeline.Tenant, fn func(schema.Record) error) error {
+	to := time.Now().UTC()
+	from := to.Add(-7 * 24 * time.Hour)
+	now := time.Now().UTC()
+	for _, ct := range t.ContentTypes {
+		blobs, err := t.Source.ListRange(ctx, ct, from, to)
+		if err != nil {
+			return err
+		}
+		for _, b := range blobs {
+			src := normalize.Source{TenantID: t.TenantID, ContentType: ct, ContentID: b.ContentID, IngestedAt: now}
+			if _, err := t.Source.Fetch(ctx, b, nil, func(raw json.RawMessage, i int) error {
+				r, err := normalize.Record(raw, src)
+				if err != nil {
+					return nil // quarantined by the pipeline too
+				}
+				return fn(r)
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// truncate empties the record tables (and with all, the ledger, quarantine and runs).
+func truncate(ctx context.Context, s sink.Sink, all bool) error {
+	tables := []string{"audit_property", "audit_record"}
+	if all {
+		tables = append(tables, "quarantine", "content_blob", "ingest_run")
+	}
+	for _, t := range tables {
+		var stmt string
+		switch s.Dialect() {
+		case sink.DialectSQLite:
+			stmt = `DELETE FROM "` + t + `"`
+		case sink.DialectMySQL:
+			stmt = "TRUNCATE TABLE `" + t + "`"
+		case sink.DialectSQLServer:
+			stmt = "TRUNCATE TABLE [" + t + "]"
+		default:
+			stmt = `TRUNCATE TABLE "` + t + `"`
+		}
+		if _, err := s.DB().ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("emptying %s: %w", t, err)
+		}
+	}
+	return nil
+}

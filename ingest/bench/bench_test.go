@@ -1,0 +1,70 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/bench"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
+)
+
+// TestRunOnEveryDatabase runs a tiny benchmark on every local database: every phase
+// measures something, the second pass downloads nothing, and the benchmark's own
+// database is gone afterwards.
+func TestRunOnEveryDatabase(t *testing.T) {
+	servers := map[string]string{
+		"postgres": envOr(sinktest.EnvPostgres, sinktest.DefaultPostgresDSN),
+		"mysql":    envOr(sinktest.EnvMySQL, sinktest.DefaultMySQLDSN),
+	}
+	for _, driver := range []string{"sqlite", "postgres", "mysql"} {
+		t.Run(driver, func(t *testing.T) {
+			dsn := servers[driver]
+			if dsn != "" {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				s, err := sink.Open(ctx, driver, dsn)
+				cancel()
+				if err != nil {
+					sinktest.Unavailable(t, "%s: %v", driver, err)
+				}
+				s.Close()
+			}
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := bench.Run(ctx, bench.Options{Driver: driver, DSN: dsn, Records: 2000, RecordsPerBlob: 100,
+				Latency: 10 * time.Millisecond, RowSample: 50, NewConnSample: 5, Out: &out})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			t.Log(out.String())
+			if res.Pipeline.Records < 1900 || res.Limit.Records != res.Pipeline.Records || res.LatencyPhase.Records != res.Pipeline.Records {
+				t.Errorf("records: pipeline %d, limit %d, with latency %d; want the same, about 2000",
+					res.Pipeline.Records, res.Limit.Records, res.LatencyPhase.Records)
+			}
+			if res.Row.Records != 50 || res.RowConn.Records != 5 {
+				t.Errorf("row at a time: %d and %d records, want 50 and 5", res.Row.Records, res.RowConn.Records)
+			}
+			if res.NothingNewDL != 0 {
+				t.Errorf("the second pass downloaded %d blobs", res.NothingNewDL)
+			}
+			if res.Blobs < 10 || res.RawBytes == 0 {
+				t.Errorf("%d blobs, %d bytes: want blobs of about 100 records", res.Blobs, res.RawBytes)
+			}
+			if !strings.HasPrefix(res.ResultLine(), "RESULT sink="+driver+" records=") {
+				t.Errorf("result line %q", res.ResultLine())
+			}
+		})
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
