@@ -30,6 +30,8 @@ func commands() map[string]command {
 		"alerts":        {cmdAlerts, "list stored alerts (--since 7d, --format table|json)"},
 		"timeline":      {cmdTimeline, "every record of one user in time order across workloads (--user UPN)"},
 		"report":        {cmdReport, "write a self-contained HTML report (--out report.html)"},
+		"bench":         {cmdBench, "benchmark the pipeline against the database's bulk-load limit and a row-at-a-time loader"},
+		"prune":         {cmdPrune, "delete records older than a retention period (--older-than 365d)"},
 	}
 }
 
