@@ -248,6 +248,14 @@ func (s *Postgres) unstored(ctx context.Context, tx pgx.Tx, recs []schema.Record
 	for i, r := range recs {
 		ids[i] = r.ID
 	}
+	// The lookup must probe the key index, never scan: right after a TRUNCATE, a new
+	// month partition or a fresh install, the planner's statistics say the table is
+	// tiny and it picks a sequential scan that tests every row against the whole array,
+	// which turns a backfill quadratic (seen: 40 s stalls). enable_seqscan is switched
+	// off for this statement only.
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return nil, fmt.Errorf("checking stored ids: %w", err)
+	}
 	rows, err := tx.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1)", s.d.quote("id"), s.d.quote("audit_record"), s.d.quote("id")), ids)
 	if err != nil {
 		return nil, fmt.Errorf("checking stored ids: %w", err)
@@ -263,6 +271,9 @@ func (s *Postgres) unstored(ctx context.Context, tx pgx.Tx, recs []schema.Record
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checking stored ids: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = on"); err != nil {
 		return nil, fmt.Errorf("checking stored ids: %w", err)
 	}
 	if len(stored) == 0 {
