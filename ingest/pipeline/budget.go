@@ -6,44 +6,61 @@ import (
 )
 
 // budget counts the records in memory across units: those fetched and normalized but
-// not yet loaded, plus an estimate for each download under way (the average blob so
-// far). A new download starts only while the count is under the limit, so memory is set
-// by the limit, not by the size of the backfill.
+// not yet loaded, plus an estimate for each download under way (the average blob of its
+// unit so far: blob sizes differ by content type). A new download starts only while the
+// count is under the limit, so memory is set by the limit, not by the size of the
+// backfill.
 type budget struct {
 	mu       sync.Mutex
 	used     int // records of fetched blobs not yet loaded
 	reserved int // estimated records of the downloads under way
 	limit    int
-	// Records and blobs fetched so far, for the estimate.
-	records, blobs int
-	changed        chan struct{} // closed and replaced when the count goes down
+	changed  chan struct{} // closed and replaced when the count goes down
 }
 
 func newBudget(limit int) *budget { return &budget{limit: limit, changed: make(chan struct{})} }
 
-// priorBlobRecords is the estimate of a blob's records before any blob was fetched.
+// priorBlobRecords is the estimate of a blob's records before any blob of its unit was
+// fetched.
 const priorBlobRecords = 1000
 
-// start waits until the count is under the limit (or ctx is done) and reserves the
-// estimate of one blob, which it returns for fetched or failed.
-func (b *budget) start(ctx context.Context) (int, error) {
+// blobEstimate is a unit's running average of records per blob.
+type blobEstimate struct {
+	mu             sync.Mutex
+	records, blobs int
+}
+
+func (e *blobEstimate) get() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.blobs == 0 {
+		return priorBlobRecords
+	}
+	return max(1, e.records/e.blobs)
+}
+
+func (e *blobEstimate) add(n int) {
+	e.mu.Lock()
+	e.records += n
+	e.blobs++
+	e.mu.Unlock()
+}
+
+// start waits until the count is under the limit (or ctx is done) and reserves est.
+func (b *budget) start(ctx context.Context, est int) error {
 	for {
 		b.mu.Lock()
 		if b.used+b.reserved < b.limit {
-			est := priorBlobRecords
-			if b.blobs > 0 {
-				est = b.records / b.blobs
-			}
 			b.reserved += est
 			b.mu.Unlock()
-			return est, nil
+			return nil
 		}
 		ch := b.changed
 		b.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
@@ -53,8 +70,6 @@ func (b *budget) fetched(est, n int) {
 	b.mu.Lock()
 	b.reserved -= est
 	b.used += n
-	b.records += n
-	b.blobs++
 	b.notify()
 	b.mu.Unlock()
 }

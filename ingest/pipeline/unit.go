@@ -80,9 +80,10 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 	var wg sync.WaitGroup
 	go func() {
 		defer close(results)
+		var sizes blobEstimate
 		for _, b := range todo {
-			est, err := r.budget.start(ctx)
-			if err != nil {
+			est := sizes.get()
+			if err := r.budget.start(ctx, est); err != nil {
 				wg.Wait()
 				return
 			}
@@ -105,6 +106,7 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 					}
 					return
 				}
+				sizes.add(len(f.records))
 				r.budget.fetched(est, len(f.records))
 				results <- f
 			}()
