@@ -83,8 +83,9 @@ type Options struct {
 	Loaders int
 	// MemoryRecords bounds the records in memory: fetched but not yet loaded, plus an
 	// estimate for each download under way; no download starts while more are held
-	// (default BatchRecords). It sets the pass's memory (about 8 KB a record, with
-	// the garbage collector's headroom), whatever the size of the backfill.
+	// (default BatchRecords, or two batches when Loaders is 1). It sets the pass's
+	// memory (about 8 KB a record, with the garbage collector's headroom), whatever the
+	// size of the backfill.
 	MemoryRecords int
 	// ArchiveDir, when set, keeps every blob as received under
 	// <ArchiveDir>/<tenant>/<content type>/<yyyy-mm-dd>/<contentId>.json.gz.
@@ -222,13 +223,19 @@ func (o *Options) defaults() {
 	if o.BatchRecords <= 0 {
 		o.BatchRecords = 5000
 	}
-	if o.MemoryRecords <= 0 {
-		o.MemoryRecords = o.BatchRecords
-	}
 	if o.Loaders <= 0 {
 		o.Loaders = 2
 		if o.Sink != nil && o.Sink.Dialect() == sink.DialectSQLite {
 			o.Loaders = 1
+		}
+	}
+	if o.MemoryRecords <= 0 {
+		// One loader needs room for the next batch while it loads one, or fetching
+		// and loading take turns; several loaders share one batch's worth and overlap
+		// with each other.
+		o.MemoryRecords = o.BatchRecords
+		if o.Loaders == 1 {
+			o.MemoryRecords = 2 * o.BatchRecords
 		}
 	}
 	if o.Command == "" {
