@@ -131,6 +131,8 @@ func (s *Postgres) createPartition(ctx context.Context, m time.Time) error {
 			return nil
 		case "23514", "42P17", "55P03": // default holds that month; overlapping bounds; lock timeout
 			return nil
+		case "42501": // not the owner of audit_record: the rows go to DEFAULT
+			return nil
 		}
 	}
 	return fmt.Errorf("postgres: creating partition %s: %w", pgPartitionName(m), err)
