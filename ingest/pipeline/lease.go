@@ -16,7 +16,11 @@ import (
 // no longer exists (killed, crashed) is taken over at once instead of waiting for it to
 // lapse, so a cron job after a crash does not skip work.
 func (r *runner) acquire(ctx context.Context, l sink.Leaser, name string) (bool, error) {
-	ok, err := l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
+	var ok bool
+	err := retryDB(ctx, func() (err error) {
+		ok, err = l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
+		return err
+	})
 	if err != nil || ok {
 		return ok, err
 	}

@@ -157,7 +157,12 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		budget: newBudget(o.MemoryRecords)}
 	// The run is recorded even when a signal is already pending, so status shows it
 	// as interrupted rather than not at all.
-	runID, err := startRun(context.WithoutCancel(ctx), o.Sink, o.Command, start)
+	var runID string
+	rctx := context.WithoutCancel(ctx)
+	err := retryDB(rctx, func() (err error) {
+		runID, err = startRun(rctx, o.Sink, o.Command, start)
+		return err
+	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("recording the run: %w", err)
 	}
@@ -201,7 +206,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	sum := r.summary()
 	sum.Duration = o.Now().Sub(start)
 	sum.Interrupted = ctx.Err() != nil
-	if err := finishRun(context.WithoutCancel(ctx), o.Sink, runID, o.Now(), &sum); err != nil {
+	if err := retryDB(rctx, func() error { return finishRun(rctx, o.Sink, runID, o.Now(), &sum) }); err != nil {
 		o.Logger.Error("recording the end of the run", "err", err)
 	}
 	return sum, nil

@@ -46,7 +46,8 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 			return
 		}
 		defer func() {
-			if err := leaser.Release(context.WithoutCancel(ctx), u.name(), r.o.Holder); err != nil {
+			rctx := context.WithoutCancel(ctx)
+			if err := retryDB(rctx, func() error { return leaser.Release(rctx, u.name(), r.o.Holder) }); err != nil {
 				log.Warn("releasing the lease", "err", err)
 			}
 		}()
@@ -125,7 +126,11 @@ func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.Cont
 		for j, b := range chunk {
 			ids[j] = b.ContentID
 		}
-		known, err := r.o.Sink.Known(ctx, tenantID, ids)
+		var known map[string]bool
+		err := retryDB(ctx, func() (err error) {
+			known, err = r.o.Sink.Known(ctx, tenantID, ids)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -206,15 +211,8 @@ func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err 
 		Reason: err.Error(), LoadedAt: r.o.Now().UTC()}
 	// The ledger row is what status shows: retry a transient refusal (a deadlock
 	// between concurrent marks on MariaDB, a dropped connection) before giving up.
-	var merr error
-	for attempt := range 4 {
-		if merr = r.o.Sink.MarkBlob(context.WithoutCancel(ctx), mark); merr == nil {
-			break
-		}
-		t := time.NewTimer(time.Duration(25<<attempt) * time.Millisecond)
-		<-t.C
-	}
-	if merr != nil {
+	mctx := context.WithoutCancel(ctx)
+	if merr := retryDB(mctx, func() error { return r.o.Sink.MarkBlob(mctx, mark) }); merr != nil {
 		log.Error("recording the blob in the ledger", "blob", b.ContentID, "err", merr)
 	}
 	r.mu.Lock()
@@ -284,8 +282,16 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 		r.budget.done(len(batch.Records))
 		batch, blobs = sink.Batch{}, blobs[:0]
 		if leaser != nil && r.o.Now().Sub(lastRenew) > r.o.LeaseTTL/3 {
-			if ok, err := leaser.Acquire(context.WithoutCancel(ctx), u.name(), r.o.Holder, r.o.LeaseTTL); err != nil || !ok {
-				log.Error("renewing the lease failed; stopping this unit", "err", err)
+			rctx := context.WithoutCancel(ctx)
+			var ok bool
+			err := retryDB(rctx, func() (err error) {
+				ok, err = leaser.Acquire(rctx, u.name(), r.o.Holder, r.o.LeaseTTL)
+				return err
+			})
+			if err != nil || !ok {
+				// What this unit has not loaded yet is loaded by the next pass, but this
+				// pass must not say it is complete.
+				r.fail(fmt.Errorf("%s: renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", u.name(), !ok, err))
 				return false
 			}
 			lastRenew = r.o.Now()
