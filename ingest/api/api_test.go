@@ -26,6 +26,7 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
+	"github.com/o365ingest/o365ingest/internal/corpus"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -33,25 +34,7 @@ const tenant = "41463f53-8812-40f4-890f-865bf6e35190"
 
 func corpusAPI(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		p := filepath.Dir(dir)
-		if p == dir {
-			t.Fatal("repository root not found")
-		}
-		dir = p
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus", "api")
-	if _, err := os.Stat(c); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus missing at %s", c)
-		}
-		t.Skipf("corpus not found at %s", c)
-	}
-	return c
+	return filepath.Join(corpus.Dir(t), "api")
 }
 
 // recorded splits a recorded .http response into status, headers and body.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect/detecttest"
+	"github.com/o365ingest/o365ingest/internal/corpus"
 	"github.com/o365ingest/o365ingest/migrations"
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -22,22 +23,9 @@ import (
 // when the corpus is absent, unless CI is set).
 func corpusRecords(t *testing.T) []string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "..", "shared", "corpus", "records", "*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(corpus.Dir(t), "records", "*.jsonl"))
 	if len(files) == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("corpus missing under CI")
-		}
-		t.Skip("corpus not available")
+		t.Fatal("no corpus record files")
 	}
 	var out []string
 	for _, f := range files {

@@ -6,32 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/o365ingest/o365ingest/internal/corpus"
 )
 
-// corpusDir finds ../shared/corpus relative to the repository root; it skips
-// when absent unless CI is set.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repository root not found")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(c); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus missing at %s", c)
-		}
-		t.Skipf("corpus not found at %s", c)
-	}
-	return c
-}
+// corpusDir is ../shared/corpus (the test skips without it, fails under CI).
+func corpusDir(t *testing.T) string { return corpus.Dir(t) }
 
 func corpusLines(t *testing.T, dir string) map[string]bool {
 	t.Helper()

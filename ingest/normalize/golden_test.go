@@ -13,38 +13,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/o365ingest/o365ingest/internal/corpus"
 	"github.com/o365ingest/o365ingest/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the corpus")
 
-// corpusDir returns ../shared/corpus relative to the repository root. It skips the test
-// when the corpus is absent, unless CI is set: CI must always run the corpus tests.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	corpus := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(corpus); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus missing under CI: %v", err)
-		}
-		t.Skipf("corpus not available: %v", err)
-	}
-	return corpus
-}
+// corpusDir is ../shared/corpus (the test skips without it, fails under CI).
+func corpusDir(t testing.TB) string { return corpus.Dir(t) }
 
 // input is one record handed to the normalizer, keyed by the line it starts on.
 type input struct {

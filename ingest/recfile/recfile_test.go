@@ -13,6 +13,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/o365ingest/o365ingest/ingest/normalize"
+	"github.com/o365ingest/o365ingest/internal/corpus"
 )
 
 // readAll opens path and returns its format and every record.
@@ -223,26 +224,7 @@ func TestErrors(t *testing.T) {
 
 // TestCorpus reads every corpus file back and counts one record per line.
 func TestCorpus(t *testing.T) {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	records := filepath.Join(dir, "..", "shared", "corpus", "records")
-	if _, err := os.Stat(records); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("corpus missing under CI: %v", err)
-		}
-		t.Skipf("corpus not available: %v", err)
-	}
+	records := filepath.Join(corpus.Dir(t), "records")
 	files, err := filepath.Glob(filepath.Join(records, "*.jsonl"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus files (%v)", err)

@@ -35,6 +35,7 @@ import (
 	_ "github.com/microsoft/go-mssqldb"
 
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/internal/corpus"
 	"github.com/o365ingest/o365ingest/schema"
 )
 
@@ -237,36 +238,12 @@ func sqlserverDSN(t testing.TB) string {
 	return strings.TrimRight(base, ";") + ";database=" + name
 }
 
-// Root returns the module root: the nearest directory above the working directory that
-// holds go.mod.
-func Root(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// Root returns the module root (see internal/corpus).
+func Root(t testing.TB) string { return corpus.Root(t) }
 
 // CorpusDir returns the shared corpus directory (../shared/corpus from the module root),
 // or skips (fails under CI) when it is absent. The corpus is never copied into the repo.
-func CorpusDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(Root(t), "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(dir, "records")); err != nil {
-		Unavailable(t, "corpus not found at %s: %v", dir, err)
-	}
-	return dir
-}
+func CorpusDir(t testing.TB) string { return corpus.Dir(t) }
 
 // CorpusRecord is one line of the corpus's records/*.jsonl.
 type CorpusRecord struct {
