@@ -26,12 +26,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "run takes no arguments (got %q)", fs.Args())
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitUsage
-	}
-	opts, code := ingestOptions(env, cfg, tenants, "run")
+	cfg, opts, code := ingestOptions(env, tenants, "run")
 	if code != 0 {
 		return code
 	}
@@ -78,16 +73,12 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "backfill takes no arguments (got %q)", fs.Args())
 	}
-	cfg, err := loadConfig(env)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return exitUsage
-	}
-	opts, code := ingestOptions(env, cfg, tenants, "backfill")
+	cfg, opts, code := ingestOptions(env, tenants, "backfill")
 	if code != 0 {
 		return code
 	}
 	now := time.Now().UTC()
+	var err error
 	switch {
 	case *since != "" && (*fromS != "" || *toS != ""):
 		return usageError(env, "give --since or --from/--to, not both")
@@ -134,18 +125,23 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	return onePass(ctx, env, opts, bar, &cfg.Detect)
 }
 
-// ingestOptions builds the pipeline options shared by run and backfill.
-func ingestOptions(env *Env, cfg *config.Config, only []string, command string) (pipeline.Options, int) {
-	if err := cfg.ValidateForIngest(); err != nil {
+// ingestOptions loads and validates the config and builds the pipeline options shared by
+// run and backfill; a non-zero code means the command must return it.
+func ingestOptions(env *Env, only []string, command string) (*config.Config, pipeline.Options, int) {
+	cfg, err := loadConfig(env)
+	if err == nil {
+		err = cfg.ValidateForIngest()
+	}
+	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return pipeline.Options{}, exitUsage
+		return nil, pipeline.Options{}, exitUsage
 	}
 	ts, err := pipelineTenants(cfg, only, env.Logger)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
-		return pipeline.Options{}, exitUsage
+		return nil, pipeline.Options{}, exitUsage
 	}
-	return pipeline.Options{
+	return cfg, pipeline.Options{
 		Tenants:            ts,
 		Logger:             env.Logger,
 		Command:            command,
