@@ -251,12 +251,19 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		resp, err := c.hc.Do(req)
+		resp, err := c.tokenHC.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", 0, ctx.Err()
 			}
-			last = fmt.Errorf("api: requesting token from %s: %w", c.tokenURL, err)
+			if re, ok := redirectErr(err); ok {
+				// Never followed (origin.go). Asking the configured token URL
+				// again is safe, and a proxy's or front door's stray redirect
+				// may pass; after MaxRetries the error names the location.
+				last = fmt.Errorf("api: requesting token: %w", re)
+			} else {
+				last = fmt.Errorf("api: requesting token from %s: %w", c.tokenURL, err)
+			}
 		} else {
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()

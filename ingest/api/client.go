@@ -11,6 +11,11 @@
 // for blobs to report and skip, IsConfig for mistakes a human must fix (the
 // error's Hint names the likely cause), context errors, and APIErrors after
 // MaxRetries.
+//
+// Redirects and origins follow one policy, in origin.go: the token endpoint's
+// redirects are never followed, API and content calls follow them only to the
+// API origin, anything else is a *RedirectError (IsRedirectRefused) naming the
+// location, with nothing sent there.
 package api
 
 import (
@@ -95,7 +100,8 @@ type Client struct {
 	tokenURL string
 	resource string
 	cert     *Certificate
-	hc       *http.Client
+	hc       *http.Client // API and content calls: redirects only to the API origin (origin.go)
+	tokenHC  *http.Client // token requests: no redirect followed (origin.go)
 	log      *slog.Logger
 	limiter  *bucket
 	tok      tokenCache
@@ -210,11 +216,12 @@ func New(cfg Config) (*Client, error) {
 		tokenURL: strings.TrimRight(loginBase.String(), "/") + "/" + cfg.TenantID + "/oauth2/v2.0/token",
 		resource: strings.TrimRight(cfg.Resource, "/"),
 		cert:     cert,
-		hc:       hc,
 		log:      log,
 		tok:      tokenCache{sem: make(chan struct{}, 1)},
 		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
+	c.hc = withRedirectPolicy(hc, c.checkAPIRedirect)
+	c.tokenHC = withRedirectPolicy(hc, checkTokenRedirect)
 	if cfg.RateLimit > 0 {
 		c.limiter = limiterFor(cfg.PublisherID, cfg.RateLimit)
 	}
@@ -346,6 +353,10 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if re, ok := redirectErr(err); ok {
+				// Final for this call: retrying would meet the same redirect.
+				return fmt.Errorf("api: %s: %w", r.what, re)
+			}
 			last = fmt.Errorf("api: %s %s: %w", r.method, cleanURL, scrubURLError(err))
 		case resp.StatusCode == http.StatusUnauthorized:
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -378,6 +389,11 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 				return e
 			}
 			last, retryAfter = e, e.RetryAfter
+		case resp.Request != nil && !c.isAPIOrigin(resp.Request.URL):
+			// Unreachable with checkAPIRedirect in place; kept so that no answer
+			// from another origin is ever read as ours, whatever the transport does.
+			resp.Body.Close()
+			return fmt.Errorf("api: %s: answer came from %s, not the API origin %s", r.what, displayOrigin(resp.Request.URL), displayOrigin(c.apiBase))
 		default:
 			c.noteDate(resp.Header)
 			err := handle(resp)
@@ -468,17 +484,4 @@ func (c *Client) withPublisher(u string) (string, error) {
 		sep = "&"
 	}
 	return u + sep + "PublisherIdentifier=" + url.QueryEscape(c.cfg.PublisherID), nil
-}
-
-// sameOrigin refuses URLs from the service (NextPageUri, contentUri) that
-// point at another host: the bearer token must never leave the API host.
-func (c *Client) sameOrigin(u string) error {
-	pu, err := url.Parse(u)
-	if err != nil {
-		return fmt.Errorf("api: invalid URL from the service: %w", err)
-	}
-	if !strings.EqualFold(pu.Scheme, c.apiBase.Scheme) || !strings.EqualFold(pu.Host, c.apiBase.Host) {
-		return fmt.Errorf("api: refusing to send the token to %s://%s (the API is %s://%s)", pu.Scheme, pu.Host, c.apiBase.Scheme, c.apiBase.Host)
-	}
-	return nil
 }
