@@ -197,7 +197,7 @@ func (c *Client) bearer(ctx context.Context, force bool) (string, error) {
 		return "", err
 	}
 	c.tok.token, c.tok.lifetime, c.tok.expires = tok, life, now.Add(life)
-	c.log.Debug("acquired access token", "tenant", c.cfg.TenantID, "expires_in", life)
+	c.log.Debug("acquired access token", "tenant_id", c.cfg.TenantID, "expires_in", life)
 	return tok, nil
 }
 
@@ -299,7 +299,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 			}
 		}
 		wait := c.backoff(attempt)
-		c.log.Warn("token request failed, retrying", "tenant", c.cfg.TenantID, "attempt", attempt, "wait", wait, "err", last.Error())
+		c.log.Warn("token request failed, retrying", "tenant_id", c.cfg.TenantID, "attempt", attempt, "wait", wait, "err", last.Error())
 		if err := sleep(ctx, wait); err != nil {
 			return "", 0, err
 		}

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Content types of the Management Activity API.
@@ -103,7 +105,7 @@ type Client struct {
 	hc       *http.Client // API and content calls: redirects only to the API origin (origin.go)
 	tokenHC  *http.Client // token requests: no redirect followed (origin.go)
 	log      *slog.Logger
-	limiter  *bucket
+	limiter  *rate.Limiter
 	tok      tokenCache
 
 	mu     sync.Mutex
@@ -325,7 +327,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 	var last error
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
-			if err := c.limiter.wait(ctx, time.Now()); err != nil {
+			if err := wait(ctx, c.limiter); err != nil {
 				return err
 			}
 		}

@@ -105,7 +105,7 @@ func (c *Client) EnsureSubscriptions(ctx context.Context, contentTypes []string)
 		if err := c.StartSubscription(ctx, ct); err != nil {
 			return started, err
 		}
-		c.log.Info("started subscription", "tenant", c.cfg.TenantID, "content_type", ct)
+		c.log.Info("started subscription", "tenant_id", c.cfg.TenantID, "content_type", ct)
 		started = append(started, ct)
 	}
 	return started, nil

@@ -4,64 +4,33 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // DefaultRateLimit is the client-side request budget per publisher id, per
 // minute: the API's documented baseline quota.
 const DefaultRateLimit = 2000
 
-// bucket is a token bucket: rate tokens per second, at most burst saved up.
-type bucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
+// newLimiter is a token bucket of perMinute requests a minute with ten seconds'
+// worth saved up (at least one).
+func newLimiter(perMinute int) *rate.Limiter {
+	r := rate.Limit(float64(perMinute) / 60)
+	burst := max(1, perMinute/6)
+	return rate.NewLimiter(r, burst)
 }
 
-func newBucket(perMinute int, now time.Time) *bucket {
-	rate := float64(perMinute) / 60
-	burst := rate * 10 // ten seconds' worth
-	if burst < 1 {
-		burst = 1
+// wait blocks until lim grants a request or ctx is done. It reserves and sleeps
+// rather than calling lim.Wait, which refuses at once (with its own error, not
+// ctx's) when the wait would pass ctx's deadline: callers branch on ctx.Err().
+// A caller that gives up returns its token.
+func wait(ctx context.Context, lim *rate.Limiter) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return &bucket{rate: rate, burst: burst, tokens: burst, last: now}
-}
-
-// reserve takes one token and returns how long the caller must wait before
-// using it (0 when a token was available).
-func (b *bucket) reserve(now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if now.After(b.last) {
-		b.tokens += now.Sub(b.last).Seconds() * b.rate
-		if b.tokens > b.burst {
-			b.tokens = b.burst
-		}
-		b.last = now
-	}
-	b.tokens--
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
-}
-
-// cancel gives back a token reserved by a caller that gave up waiting.
-func (b *bucket) cancel() {
-	b.mu.Lock()
-	b.tokens++
-	b.mu.Unlock()
-}
-
-// wait blocks until a token is available or ctx is done.
-func (b *bucket) wait(ctx context.Context, now time.Time) error {
-	d := b.reserve(now)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	if err := sleep(ctx, d); err != nil {
-		b.cancel()
+	r := lim.Reserve()
+	if err := sleep(ctx, r.Delay()); err != nil {
+		r.Cancel()
 		return err
 	}
 	return nil
@@ -73,18 +42,18 @@ func (b *bucket) wait(ctx context.Context, now time.Time) error {
 // publisher id sets its rate.
 var limiters = struct {
 	sync.Mutex
-	m map[string]*bucket
-}{m: map[string]*bucket{}}
+	m map[string]*rate.Limiter
+}{m: map[string]*rate.Limiter{}}
 
-func limiterFor(publisher string, perMinute int) *bucket {
+func limiterFor(publisher string, perMinute int) *rate.Limiter {
 	limiters.Lock()
 	defer limiters.Unlock()
-	b, ok := limiters.m[publisher]
+	l, ok := limiters.m[publisher]
 	if !ok {
-		b = newBucket(perMinute, time.Now())
-		limiters.m[publisher] = b
+		l = newLimiter(perMinute)
+		limiters.m[publisher] = l
 	}
-	return b
+	return l
 }
 
 // sleep waits d or until ctx is done, whichever comes first.
