@@ -22,6 +22,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // Reader yields raw records from one file, one at a time, in order.
@@ -153,12 +156,19 @@ func skipBOM(br *bufio.Reader) *bufio.Reader {
 		_, _ = br.Discard(3)
 	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
 		_, _ = br.Discard(2)
-		return bufio.NewReaderSize(&utf16Reader{r: br}, bufSize)
+		return bufio.NewReaderSize(fromUTF16(br, unicode.LittleEndian), bufSize)
 	case bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
 		_, _ = br.Discard(2)
-		return bufio.NewReaderSize(&utf16Reader{r: br, bigEndian: true}, bufSize)
+		return bufio.NewReaderSize(fromUTF16(br, unicode.BigEndian), bufSize)
 	}
 	return br
+}
+
+// fromUTF16 converts UTF-16 (after its byte order mark) to UTF-8. Invalid sequences
+// (a lone surrogate, an odd byte at the end) become U+FFFD, so the records still reach
+// the normalizer and quarantine.
+func fromUTF16(r io.Reader, order unicode.Endianness) io.Reader {
+	return transform.NewReader(r, unicode.UTF16(order, unicode.IgnoreBOM).NewDecoder())
 }
 
 type emptyReader struct{ format string }

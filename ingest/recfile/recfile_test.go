@@ -175,6 +175,22 @@ func TestFormats(t *testing.T) {
 			t.Errorf("format %q, records %q, err %v", format, recs, err)
 		}
 	})
+	t.Run("big-endian UTF-16 with a lone surrogate and an odd last byte decodes with U+FFFD in their place (the odd byte a record of its own, for quarantine)", func(t *testing.T) {
+		text := "CreationDate,AuditData\n1/1/2020," + csvQuote(`{"Id":"a?b"}`) + "\n"
+		units := utf16.Encode([]rune(text))
+		b := []byte{0xFE, 0xFF}
+		for _, u := range units {
+			if u == '?' {
+				u = 0xD800 // a high surrogate with no low one after it
+			}
+			b = binary.BigEndian.AppendUint16(b, u)
+		}
+		b = append(b, 0x00) // half a code unit
+		format, recs, err := readAll(t, writeFile(t, "export-be.csv", b))
+		if err != nil || format != "csv" || len(recs) != 2 || string(recs[0]) != "{\"Id\":\"a\uFFFDb\"}" || string(recs[1]) != "\uFFFD" {
+			t.Errorf("format %q, records %q, err %v", format, recs, err)
+		}
+	})
 }
 
 func TestErrors(t *testing.T) {
