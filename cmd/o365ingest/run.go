@@ -25,7 +25,7 @@ func commands() map[string]command {
 		"subscriptions": {cmdSubscriptions, "list, start or stop the API subscriptions"},
 		"demo":          {cmdDemo, "run the emulator in-process and backfill it into a local SQLite file"},
 		"emulate":       {cmdEmulate, "serve an emulator of the Management Activity API"},
-		"version":       {cmdVersion, "print the version"},
+		"version":       {cmdVersion, "print the version (--json: with the VCS revision and time)"},
 		"detect":        {cmdDetect, "evaluate the detection rules over records already loaded (--since 7d)"},
 		"alerts":        {cmdAlerts, "list stored alerts (--since 7d, --format table|json)"},
 		"timeline":      {cmdTimeline, "every record of one user in time order across workloads (--user UPN)"},
@@ -33,21 +33,6 @@ func commands() map[string]command {
 		"bench":         {cmdBench, "benchmark the pipeline against the database's bulk-load limit and a row-at-a-time loader"},
 		"prune":         {cmdPrune, "delete records older than a retention period (--older-than 365d)"},
 	}
-}
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-func cmdVersion(_ context.Context, env *Env, args []string) int {
-	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
-		return usageError(env, "version takes no arguments")
-	}
-	if len(args) > 0 {
-		fmt.Fprintln(env.Stdout, "Usage: o365ingest version\n\nPrints the version of o365ingest.")
-		return exitOK
-	}
-	fmt.Fprintln(env.Stdout, "o365ingest", version)
-	return exitOK
 }
 
 // run parses the global flags (allowed before or after the command name), then runs the
