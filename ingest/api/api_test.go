@@ -122,7 +122,7 @@ func TestReplayListingFollowsNextPageUriAndNextPageUrl(t *testing.T) {
 			})
 			c := client(t, srv.URL, nil)
 			start := time.Date(2015, 5, 23, 0, 0, 0, 0, time.UTC)
-			blobs, err := c.ListContent(context.Background(), "Audit.SharePoint", start, start.Add(24*time.Hour))
+			blobs, err := c.ListContent(context.Background(), "Audit.SharePoint", start, start.Add(api.MaxWindow))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,32 +219,52 @@ func TestReplayErrorBodies(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
-	t.Run("expired and missing blobs are reported, not retried", func(t *testing.T) {
+	t.Run("expired and missing blobs are reported, not retried; a bare 404 is retried and only fails", func(t *testing.T) {
 		var calls atomic.Int32
 		srv := fake(t, func(w http.ResponseWriter, r *http.Request) {
 			calls.Add(1)
-			if strings.Contains(r.URL.Path, "gone") {
+			switch {
+			case strings.HasSuffix(r.URL.Path, "bare"):
 				w.WriteHeader(404)
-				return
+				io.WriteString(w, "<html><body>404 Not Found</body></html>")
+			case strings.HasSuffix(r.URL.Path, "gone"):
+				w.WriteHeader(404)
+				io.WriteString(w, `{"error":{"code":"AF20050","message":"The specified content (gone) does not exist."}}`)
+			default:
+				w.WriteHeader(400)
+				io.WriteString(w, `{"error":{"code":"AF20051","message":"Content requested with the key x$y has already expired. Content older than 7 days cannot be retrieved."}}`)
 			}
-			w.WriteHeader(400)
-			io.WriteString(w, `{"error":{"code":"AF20051","message":"Content requested with the key x$y has already expired. Content older than 7 days cannot be retrieved."}}`)
 		})
 		c := client(t, srv.URL, nil)
-		_, err := c.FetchBlob(context.Background(), api.ContentBlob{ContentID: "x$y", ContentURI: srv.URL + "/api/v1.0/" + tenant + "/activity/feed/audit/x$y"}, nil)
+		blob := func(id string) api.ContentBlob {
+			return api.ContentBlob{ContentID: id, ContentURI: srv.URL + "/api/v1.0/" + tenant + "/activity/feed/audit/" + id}
+		}
+		_, err := c.FetchBlob(context.Background(), blob("x$y"), nil)
 		if !api.IsExpired(err) {
 			t.Errorf("got %v", err)
 		}
-		_, err = c.FetchBlob(context.Background(), api.ContentBlob{ContentID: "gone", ContentURI: srv.URL + "/api/v1.0/" + tenant + "/activity/feed/audit/gone"}, nil)
+		_, err = c.FetchBlob(context.Background(), blob("gone"), nil)
 		if !api.IsNotFound(err) || calls.Load() != 2 {
 			t.Errorf("got %v after %d calls", err, calls.Load())
 		}
+		_, err = c.FetchBlob(context.Background(), blob("bare"), nil)
+		if err == nil || api.IsNotFound(err) || api.IsExpired(err) || calls.Load() != 2+3 {
+			t.Errorf("bare 404: got %v after %d calls; want a failure (not expiry) after 1 + 2 retries", err, calls.Load()-2)
+		}
 	})
-	t.Run("a contentUri on another host never gets the token", func(t *testing.T) {
-		srv := fake(t, func(w http.ResponseWriter, r *http.Request) { t.Error("called") })
-		_, err := client(t, srv.URL, nil).FetchBlob(context.Background(), api.ContentBlob{ContentID: "a$b", ContentURI: "https://evil.example/a$b"}, nil)
-		if err == nil || !strings.Contains(err.Error(), "refusing") {
-			t.Errorf("got %v", err)
+	t.Run("a contentUri on another host never gets the token: the URI is rebuilt from the API base", func(t *testing.T) {
+		var paths []string
+		srv := fake(t, func(w http.ResponseWriter, r *http.Request) {
+			paths = append(paths, r.URL.Path+"?"+r.URL.RawQuery)
+			io.WriteString(w, `[{"Id":"1"}]`)
+		})
+		for _, foreign := range []string{"http://localhost/api/v1.0/" + tenant + "/activity/feed/audit/a$b", "https://evil.example/a$b"} {
+			paths = nil
+			st, err := client(t, srv.URL, nil).FetchBlob(context.Background(), api.ContentBlob{ContentID: "a$b", ContentURI: foreign}, func(json.RawMessage, int) error { return nil })
+			want := "/api/v1.0/" + tenant + "/activity/feed/audit/a$b?PublisherIdentifier=" + tenant
+			if err != nil || st.Records != 1 || len(paths) != 1 || paths[0] != want {
+				t.Errorf("contentUri %s: err %v, stats %+v, requests %q; want one request to %s", foreign, err, st, paths, want)
+			}
 		}
 	})
 }

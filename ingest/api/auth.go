@@ -289,7 +289,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 				e := parseAPIError(resp.StatusCode, resp.Header, data)
 				e.Method, e.URL = http.MethodPost, c.tokenURL
 				if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-					addHint(e, c.cfg.TenantID)
+					addHint(e, c.cfg.TenantID, "")
 					if e.Hint == "" && (resp.StatusCode == 400 || resp.StatusCode == 401) {
 						e.Hint = "the token request was refused: check tenant_id, client_id, the secret or certificate, and the cloud"
 					}

@@ -13,7 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -65,29 +67,143 @@ func (c *Client) FetchBlob(ctx context.Context, b ContentBlob, fn func(rec json.
 // (an element that is not an object is still handed on). Each rec is a fresh
 // slice fn may keep.
 //
-// Errors: IsExpired (AF20051) and IsNotFound (AF20050/404) are returned at
-// once, not retried; a body still malformed after every retry returns an
+// A contentUri off the API origin is never called: the URI is rebuilt from the
+// API base, tenant and contentId (see contentURL). A NextPageUri on a blob
+// answer is followed (same origin only) and its pages' elements are handed on
+// in order after all of them arrived.
+//
+// Errors: IsExpired (AF20051) and IsNotFound (AF20050) are returned at once,
+// not retried; a 404 without an AF code is retried like a transient error; a body still malformed after every retry returns an
 // error wrapping ErrMalformedBlob; an error from fn stops the iteration and
 // is returned wrapped; the stats then count the records handed on so far.
 func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOptions, fn func(rec json.RawMessage, index int) error) (BlobStats, error) {
 	var st BlobStats
-	if err := c.sameOrigin(b.ContentURI); err != nil {
-		return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
-	}
-	u, err := c.withPublisher(b.ContentURI)
+	uri, err := c.contentURL(b)
 	if err != nil {
 		return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
 	}
-	var sp *spool
-	var offsets []int64
-	// Hashes of the last two whole bodies that were malformed, for Salvage.
-	var malformedSums [2]string
+	// A blob answer may carry a NextPageUri (undocumented; Elastic follows it too):
+	// every page is fetched, each checked whole, before fn sees any record.
+	var pages []*blobPage
 	defer func() {
-		if sp != nil {
-			sp.Close()
+		for _, p := range pages {
+			p.sp.Close()
 		}
 	}()
-	err = c.do(ctx, request{method: http.MethodGet, url: u, what: "fetching blob",
+	seen := map[string]bool{}
+	for next := uri; next != ""; {
+		if seen[next] || len(pages) >= maxBlobPages {
+			return st, fmt.Errorf("api: fetching blob %s (%s): its NextPageUri pages loop or exceed %d", b.ContentID, b.ContentType, maxBlobPages)
+		}
+		seen[next] = true
+		u, err := c.withPublisher(next)
+		if err != nil {
+			return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
+		}
+		p, err := c.fetchPage(ctx, b, u, opts, &st)
+		if p != nil {
+			pages = append(pages, p)
+		}
+		if err != nil {
+			return st, fmt.Errorf("api: fetching blob %s (%s): %w", b.ContentID, b.ContentType, err)
+		}
+		next = ""
+		if p.next != "" {
+			if err := c.sameOrigin(p.next); err != nil {
+				return st, fmt.Errorf("api: fetching blob %s (%s): NextPageUri: %w", b.ContentID, b.ContentType, err)
+			}
+			next = p.next
+		}
+	}
+	if len(pages) == 1 {
+		st.Bytes = pages[0].sp.n
+		st.SHA256 = hex.EncodeToString(pages[0].sp.hash.Sum(nil))
+	} else {
+		// Several pages: the hash and length are those of the pages in order.
+		h := sha256.New()
+		for _, p := range pages {
+			r, err := p.sp.reader()
+			if err != nil {
+				return st, err
+			}
+			n, err := io.Copy(h, r)
+			if err != nil {
+				return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+			}
+			st.Bytes += n
+		}
+		st.SHA256 = hex.EncodeToString(h.Sum(nil))
+	}
+	if opts.Archive != nil {
+		if err := archivePages(opts.Archive, pages); err != nil {
+			return st, fmt.Errorf("api: archiving blob %s: %w", b.ContentID, err)
+		}
+	}
+	for _, p := range pages {
+		r, err := p.sp.reader()
+		if err != nil {
+			return st, err
+		}
+		var pos int64
+		for i := 0; i+1 < len(p.offsets); i += 2 {
+			start, end := p.offsets[i], p.offsets[i+1]
+			if _, err := io.CopyN(io.Discard, r, start-pos); err != nil {
+				return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+			}
+			rec := make([]byte, end-start)
+			if _, err := io.ReadFull(r, rec); err != nil {
+				return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+			}
+			pos = end
+			if err := fn(rec, st.Records); err != nil {
+				return st, fmt.Errorf("api: blob %s record %d: %w", b.ContentID, st.Records, err)
+			}
+			st.Records++
+		}
+	}
+	return st, nil
+}
+
+// maxBlobPages bounds the NextPageUri chain of one blob.
+const maxBlobPages = 1000
+
+// blobPage is one fetched page of a blob: its body in a spool, its elements'
+// offsets, and the NextPageUri it named.
+type blobPage struct {
+	sp      *spool
+	offsets []int64
+	next    string
+}
+
+// contentURL is where b is fetched from: its contentUri when that is on the API
+// origin, else (a contentUri naming http://localhost/... has been seen from the
+// real service) the URI rebuilt from the configured API base, the tenant and
+// the contentId, as Elastic does. The token never goes to the listed host.
+func (c *Client) contentURL(b ContentBlob) (string, error) {
+	if b.ContentURI != "" && c.sameOrigin(b.ContentURI) == nil {
+		return b.ContentURI, nil
+	}
+	if b.ContentID == "" {
+		return "", fmt.Errorf("contentUri %q is not on the API origin and there is no contentId to rebuild it from", redactURL(b.ContentURI))
+	}
+	rebuilt := c.feedRoot + "/audit/" + url.PathEscape(b.ContentID)
+	c.log.Warn("contentUri is not on the API origin; fetching the blob from the URI rebuilt from the API base",
+		"content_type", b.ContentType, "blob", b.ContentID, "listed", redactURL(b.ContentURI), "fetching", rebuilt)
+	return rebuilt, nil
+}
+
+// redactURL drops a URL's query string (for logs and errors).
+func redactURL(s string) string { return stripQuery(s) }
+
+// fetchPage downloads one page of b at u (PublisherIdentifier included) into a
+// spool, retrying a body cut short or malformed; st.Attempts counts the tries.
+func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts FetchOptions, st *BlobStats) (*blobPage, error) {
+	var sp *spool
+	var offsets []int64
+	var next string
+	// Hashes of the last two whole bodies that were malformed, for Salvage.
+	var malformedSums [2]string
+	err := c.do(ctx, request{method: http.MethodGet, url: u, what: "fetching blob", contentType: b.ContentType, retryNotFound: true,
 		attrs: []slog.Attr{slog.String("content_type", b.ContentType), slog.String("blob", b.ContentID)}},
 		func(resp *http.Response) error {
 			st.Attempts++
@@ -95,6 +211,10 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 				sp.Close()
 			}
 			sp = &spool{limit: c.cfg.SpoolMemory, dir: c.cfg.SpoolDir, hash: sha256.New()}
+			next = strings.TrimSpace(resp.Header.Get("NextPageUri"))
+			if next == "" {
+				next = strings.TrimSpace(resp.Header.Get("NextPageUrl"))
+			}
 			var err error
 			offsets, err = scanArray(resp.Body, sp)
 			var rb *retryBody
@@ -125,41 +245,49 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 				"content_type", b.ContentType, "blob", b.ContentID, "bytes", sp.n, "elements", len(offsets)/2, "reason", reason)
 		}
 	}
-	if err != nil {
-		return st, fmt.Errorf("api: fetching blob %s (%s): %w", b.ContentID, b.ContentType, err)
+	if sp == nil {
+		return nil, err
 	}
-	st.Bytes = sp.n
-	st.SHA256 = hex.EncodeToString(sp.hash.Sum(nil))
-	if opts.Archive != nil {
-		r, err := sp.reader()
+	return &blobPage{sp: sp, offsets: offsets, next: next}, err
+}
+
+// archivePages writes the body as received: a one-page blob byte for byte, a
+// blob of several pages as one JSON array of their elements in order (each
+// element's bytes unchanged).
+func archivePages(w io.Writer, pages []*blobPage) error {
+	if len(pages) == 1 {
+		r, err := pages[0].sp.reader()
 		if err != nil {
-			return st, err
+			return err
 		}
-		if _, err := io.Copy(opts.Archive, r); err != nil {
-			return st, fmt.Errorf("api: archiving blob %s: %w", b.ContentID, err)
+		_, err = io.Copy(w, r)
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteByte('[')
+	first := true
+	for _, p := range pages {
+		r, err := p.sp.reader()
+		if err != nil {
+			return err
+		}
+		var pos int64
+		for i := 0; i+1 < len(p.offsets); i += 2 {
+			if _, err := io.CopyN(io.Discard, r, p.offsets[i]-pos); err != nil {
+				return err
+			}
+			if !first {
+				bw.WriteByte(',')
+			}
+			first = false
+			if _, err := io.CopyN(bw, r, p.offsets[i+1]-p.offsets[i]); err != nil {
+				return err
+			}
+			pos = p.offsets[i+1]
 		}
 	}
-	r, err := sp.reader()
-	if err != nil {
-		return st, err
-	}
-	var pos int64
-	for i := 0; i+1 < len(offsets); i += 2 {
-		start, end := offsets[i], offsets[i+1]
-		if _, err := io.CopyN(io.Discard, r, start-pos); err != nil {
-			return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
-		}
-		rec := make([]byte, end-start)
-		if _, err := io.ReadFull(r, rec); err != nil {
-			return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
-		}
-		pos = end
-		if err := fn(rec, st.Records); err != nil {
-			return st, fmt.Errorf("api: blob %s record %d: %w", b.ContentID, st.Records, err)
-		}
-		st.Records++
-	}
-	return st, nil
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // scanArray copies body into sp while checking it is exactly one JSON array

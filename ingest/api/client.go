@@ -308,8 +308,13 @@ type request struct {
 	method string
 	url    string // full URL, PublisherIdentifier included
 	body   []byte
-	what   string      // "listing content", "fetching blob"… for logs
-	attrs  []slog.Attr // content_type, blob…
+	what   string // "listing content", "fetching blob"… for logs
+	// contentType, when the call is about one, names the permission a refusal lacks.
+	contentType string
+	// retryNotFound retries a 404 without an AF code (a blob GET: a bare or HTML
+	// 404 is not the service saying the blob is gone, AF20050/AF20051 are).
+	retryNotFound bool
+	attrs         []slog.Attr // content_type, blob…
 }
 
 // retryBody marks a 2xx response whose body was incomplete or malformed: the
@@ -365,6 +370,12 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			resp.Body.Close()
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
 			e.Method, e.URL = r.method, cleanURL
+			if _, perm := MissingPermission(e, r.contentType); perm && authRetries >= 1 {
+				// AF10001 comes with 401 too: a renewed token that still lacks the
+				// permission is a missing permission or consent, not a bad secret.
+				addHint(e, c.cfg.TenantID, r.contentType)
+				return e
+			}
 			if authRetries >= 2 {
 				e.Hint = "the API keeps refusing freshly issued tokens: check the client secret or certificate, the tenant id and the cloud"
 				return e
@@ -386,8 +397,14 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			}
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
 			e.Method, e.URL = r.method, cleanURL
-			if !IsThrottled(e) && !IsTransient(e) {
-				addHint(e, c.cfg.TenantID)
+			bare404 := r.retryNotFound && e.Status == http.StatusNotFound && e.Code == ""
+			if !IsThrottled(e) && !IsTransient(e) && !bare404 {
+				addHint(e, c.cfg.TenantID, r.contentType)
+				return e
+			}
+			if IsThrottled(e) && e.RetryAfter > c.cfg.RetryAfterMax {
+				// A wait longer than this client waits (the start limit's "retry
+				// again after 14m 56s"): the caller decides, with RetryAfter set.
 				return e
 			}
 			last, retryAfter = e, e.RetryAfter

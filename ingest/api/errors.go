@@ -64,17 +64,75 @@ func IsExpired(err error) bool {
 	return ok && e.Code == "AF20051"
 }
 
-// IsNotFound reports whether err says a content blob does not exist (AF20050 or HTTP 404).
+// IsNotFound reports whether err says a content blob does not exist (AF20050).
+// A bare or HTML 404 without that code is not: it is retried within the pass and
+// then reported as a failed fetch, fetched again by the next run.
 func IsNotFound(err error) bool {
 	e, ok := asAPIError(err)
-	return ok && (e.Code == "AF20050" || e.Status == http.StatusNotFound)
+	return ok && e.Code == "AF20050"
 }
 
-// IsThrottled reports whether err is the API's throttling answer (AF429, sent
-// with HTTP 403 per the docs, or HTTP 429).
+// throttleText matches the service's throttling messages when they come without
+// an AF429 code (plain text, start-subscription limit).
+var throttleText = regexp.MustCompile(`(?i)too many (frequent subscription start )?requests`)
+
+// IsThrottled reports whether err is the API's throttling answer: AF429 (sent
+// with HTTP 403 per the docs, or 429), any HTTP 429, or a body that says "Too
+// many requests" in whatever form (JSON, Python repr, plain text).
 func IsThrottled(err error) bool {
 	e, ok := asAPIError(err)
-	return ok && (e.Code == "AF429" || e.Status == http.StatusTooManyRequests)
+	return ok && (e.Code == "AF429" || e.Status == http.StatusTooManyRequests ||
+		(e.Status == http.StatusForbidden && throttleText.MatchString(e.Message)))
+}
+
+// IsStartThrottled reports whether err is the subscription-start limit ("Too
+// many frequent subscription start requests. Please retry again after 14m
+// 56s"); its RetryAfter holds the wait the service asked for.
+func IsStartThrottled(err error) bool {
+	e, ok := asAPIError(err)
+	return ok && IsThrottled(err) && strings.Contains(strings.ToLower(e.Message), "subscription start")
+}
+
+// expectedPermission finds the permission named by AF10001's message ("... does
+// not include the expected permission ActivityFeed.ReadDlp").
+var expectedPermission = regexp.MustCompile(`(?i)expected permission\s+([A-Za-z][A-Za-z0-9.]*[A-Za-z0-9])`)
+
+// MissingPermission returns the API permission err says the app lacks (AF10001,
+// or the service's "permission set ... does not include the expected
+// permission" text with any status), and whether err says so at all. When the
+// message names no permission, contentType decides: ActivityFeed.ReadDlp for
+// DLP.All, else ActivityFeed.Read.
+func MissingPermission(err error, contentType string) (string, bool) {
+	e, ok := asAPIError(err)
+	if !ok || (e.Code != "AF10001" && !strings.Contains(strings.ToLower(e.Message), "permission set")) {
+		return "", false
+	}
+	if m := expectedPermission.FindStringSubmatch(e.Message); m != nil {
+		return m[1], true
+	}
+	if contentType == DLPAll {
+		return "ActivityFeed.ReadDlp", true
+	}
+	return "ActivityFeed.Read", true
+}
+
+// retryAgainAfter parses the wait of the start-subscription limit: "retry again
+// after 14m 56s" (also "1h 2m 3s", "56s").
+var retryAgainAfter = regexp.MustCompile(`(?i)retry (?:again )?after\s+(?:(\d+)\s*h\s*)?(?:(\d+)\s*m\s*)?(?:(\d+)\s*s)?`)
+
+func parseRetryAgainAfter(msg string) time.Duration {
+	m := retryAgainAfter.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{time.Hour, time.Minute, time.Second} {
+		if m[i+1] != "" {
+			n, _ := strconv.Atoi(m[i+1])
+			d += time.Duration(n) * unit
+		}
+	}
+	return d
 }
 
 // IsTransient reports whether err is a server-side failure worth retrying
@@ -107,10 +165,30 @@ func IsNoSubscription(err error) bool {
 }
 
 var afCode = regexp.MustCompile(`^AF\d+$`)
+var afCodeInText = regexp.MustCompile(`\bAF\d{3,5}\b`)
 var aadstsCode = regexp.MustCompile(`AADSTS\d+`)
 
-// parseAPIError builds an APIError from an error response body.
+// Python-repr error bodies ({'error': {'code': 'AF429', 'message': '...'}}), as
+// the troubleshooting page quotes them.
+var (
+	reprCode    = regexp.MustCompile(`'code'\s*:\s*'((?:[^'\\]|\\.)*)'`)
+	reprMessage = regexp.MustCompile(`'message'\s*:\s*'((?:[^'\\]|\\.)*)'`)
+)
+
+// parseAPIError builds an APIError from an error response body: JSON (the
+// documented {"error":{"code","message"}}, the token endpoint's form, ASP.NET's
+// {"Message"}), the Python-repr form, or plain text (an AF code in it is taken
+// as the code). A "retry again after 14m 56s" in the message sets RetryAfter
+// when no Retry-After header came.
 func parseAPIError(status int, hdr http.Header, body []byte) *APIError {
+	e := parseAPIErrorBody(status, hdr, body)
+	if e.RetryAfter == 0 {
+		e.RetryAfter = parseRetryAgainAfter(e.Message)
+	}
+	return e
+}
+
+func parseAPIErrorBody(status int, hdr http.Header, body []byte) *APIError {
 	e := &APIError{Status: status, RetryAfter: parseRetryAfter(hdr.Get("Retry-After"))}
 	var env struct {
 		Error json.RawMessage `json:"error"`
@@ -149,10 +227,18 @@ func parseAPIError(status int, hdr http.Header, body []byte) *APIError {
 		}
 	}
 	msg := strings.TrimSpace(string(body))
+	if m := reprMessage.FindStringSubmatch(msg); m != nil && strings.Contains(msg, "'error'") {
+		if c := reprCode.FindStringSubmatch(msg); c != nil && afCode.MatchString(c[1]) {
+			e.Code = c[1]
+		}
+		e.Message = strings.ReplaceAll(m[1], `\'`, "'")
+		return e
+	}
 	if len(msg) > 512 {
 		msg = msg[:512] + "…"
 	}
 	e.Message = msg
+	e.Code = afCodeInText.FindString(msg)
 	return e
 }
 
@@ -173,15 +259,17 @@ func parseRetryAfter(v string) time.Duration {
 }
 
 // addHint fills e.Hint for errors that are almost always configuration mistakes.
-func addHint(e *APIError, tenant string) {
+func addHint(e *APIError, tenant, contentType string) {
 	msg := e.Message
 	switch {
 	case strings.Contains(msg, "DataServiceException") && strings.Contains(msg, "does not exist"),
 		strings.Contains(msg, "Tenant") && strings.Contains(msg, "does not exist") && e.Code == "":
 		e.Hint = "unified audit logging is probably not turned on for tenant " + tenant +
 			" (Microsoft Purview portal → Audit → Start recording; it can take up to 60 minutes), or the tenant id is wrong"
-	case e.Code == "AF10001":
-		e.Hint = "the app lacks the Office 365 Management APIs application permission ActivityFeed.Read, or a tenant admin has not granted admin consent"
+	case e.Code == "AF10001" || strings.Contains(strings.ToLower(msg), "permission set"):
+		perm, _ := MissingPermission(e, contentType)
+		e.Hint = "the app lacks the Office 365 Management APIs application permission " + perm +
+			", or a tenant admin has not granted admin consent for it (Entra admin center → App registrations → API permissions → Office 365 Management APIs → Application permissions → " + perm + ", then Grant admin consent)"
 	case e.Code == "AF20010":
 		e.Hint = "the token was issued for another tenant: check tenant_id and that login and API URLs belong to the same cloud"
 	case e.Code == "AF20011", e.Code == "AF20012":

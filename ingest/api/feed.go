@@ -36,8 +36,11 @@ type ContentBlob struct {
 	Expiration  time.Time // contentExpiration: read it, never compute it
 }
 
-// MaxWindow is the widest listing window the API accepts.
-const MaxWindow = 24 * time.Hour
+// MaxWindow is the widest listing window this client asks for: strictly under
+// the documented 24 hours, since the service has answered AF20055 to a window
+// of exactly 24 h (the same margin doctor uses). ListRange's windows are
+// consecutive, each [start, start+MaxWindow), without gap or overlap.
+const MaxWindow = 24*time.Hour - time.Minute
 
 // LookBack is how far back the API lists content.
 const LookBack = 7 * 24 * time.Hour
@@ -63,7 +66,7 @@ func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) 
 // enabled subscription (HTTP 400 AF20024) counts as success.
 func (c *Client) StartSubscription(ctx context.Context, contentType string) error {
 	u, _ := c.withPublisher(c.feedRoot + "/subscriptions/start?contentType=" + url.QueryEscape(contentType))
-	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "starting subscription",
+	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "starting subscription", contentType: contentType,
 		attrs: []slog.Attr{slog.String("content_type", contentType)}}, func(*http.Response) error { return nil })
 	if e, ok := asAPIError(err); ok && e.Code == "AF20024" {
 		return nil
@@ -77,7 +80,7 @@ func (c *Client) StartSubscription(ctx context.Context, contentType string) erro
 // StopSubscription stops the subscription for contentType.
 func (c *Client) StopSubscription(ctx context.Context, contentType string) error {
 	u, _ := c.withPublisher(c.feedRoot + "/subscriptions/stop?contentType=" + url.QueryEscape(contentType))
-	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "stopping subscription",
+	err := c.do(ctx, request{method: http.MethodPost, url: u, what: "stopping subscription", contentType: contentType,
 		attrs: []slog.Attr{slog.String("content_type", contentType)}}, func(*http.Response) error { return nil })
 	if err != nil {
 		return fmt.Errorf("api: stopping subscription %s: %w", contentType, err)
@@ -131,12 +134,12 @@ func ParseAPITime(s string) (time.Time, error) {
 }
 
 // ListContent lists the blobs whose contentCreated lies in [start, end) for
-// one window of at most 24 hours, following every NextPageUri page. Start is
+// one window of at most MaxWindow (24 h minus a minute), following every NextPageUri page. Start is
 // rounded down and end up to whole seconds.
 func (c *Client) ListContent(ctx context.Context, contentType string, start, end time.Time) ([]ContentBlob, error) {
 	start, end = start.UTC().Truncate(time.Second), ceilSecond(end.UTC())
 	if !start.Before(end) || end.Sub(start) > MaxWindow {
-		return nil, fmt.Errorf("api: listing %s: window %s..%s must be non-empty and at most 24h", contentType, start.Format(time.RFC3339), end.Format(time.RFC3339))
+		return nil, fmt.Errorf("api: listing %s: window %s..%s must be non-empty and at most %s", contentType, start.Format(time.RFC3339), end.Format(time.RFC3339), MaxWindow)
 	}
 	q := url.Values{}
 	q.Set("contentType", contentType)
@@ -154,7 +157,7 @@ func (c *Client) ListContent(ctx context.Context, contentType string, start, end
 		seen[next] = true
 		var entries []listingEntry
 		var nextURI string
-		err := c.do(ctx, request{method: http.MethodGet, url: next, what: "listing content",
+		err := c.do(ctx, request{method: http.MethodGet, url: next, what: "listing content", contentType: contentType,
 			attrs: []slog.Attr{slog.String("content_type", contentType), slog.String("window", window), slog.Int("page", page)}},
 			func(resp *http.Response) error {
 				entries = nil
@@ -200,7 +203,7 @@ func ceilSecond(t time.Time) time.Time {
 	return t
 }
 
-// ListRange lists [from, to) in windows of at most 24 hours and returns the
+// ListRange lists [from, to) in windows of at most MaxWindow and returns the
 // blobs de-duplicated by ContentID, sorted by contentCreated. from is clamped to the
 // API's 7-day look-back (by the server's clock when known) plus
 // Config.LookBackMargin; a range entirely older than that returns nothing.
