@@ -79,6 +79,10 @@ type Config struct {
 	BackoffBase   time.Duration // first back-off; default 1s
 	BackoffMax    time.Duration // back-off cap; default 2m
 	RetryAfterMax time.Duration // cap on a server's Retry-After; default 5m
+	// StartWaitMax is the longest wait of the subscription-start limit ("retry
+	// again after 14m 56s") StartSubscription sits out; a longer one is returned
+	// (IsStartThrottled, RetryAfter set). Default 5m.
+	StartWaitMax time.Duration
 
 	// LookBackMargin is kept between the API's 7-day look-back and the
 	// oldest start time ListRange asks for; default 15m.
@@ -183,6 +187,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.RetryAfterMax <= 0 {
 		cfg.RetryAfterMax = 5 * time.Minute
+	}
+	if cfg.StartWaitMax <= 0 {
+		cfg.StartWaitMax = 5 * time.Minute
 	}
 	if cfg.LookBackMargin <= 0 {
 		cfg.LookBackMargin = 15 * time.Minute
@@ -355,6 +362,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 		}
 		resp, err := c.hc.Do(req)
 		var retryAfter time.Duration
+		exactWait := false
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -402,10 +410,15 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 				addHint(e, c.cfg.TenantID, r.contentType)
 				return e
 			}
-			if IsThrottled(e) && e.RetryAfter > c.cfg.RetryAfterMax {
-				// A wait longer than this client waits (the start limit's "retry
-				// again after 14m 56s"): the caller decides, with RetryAfter set.
-				return e
+			if IsStartThrottled(e) {
+				if e.RetryAfter > c.cfg.StartWaitMax {
+					// The start limit's "retry again after 14m 56s" is longer than
+					// this client sits out: the caller decides, with RetryAfter set.
+					return e
+				}
+				// Waited exactly, not capped by RetryAfterMax: an earlier retry
+				// would only meet the limit again.
+				exactWait = true
 			}
 			last, retryAfter = e, e.RetryAfter
 		case resp.Request != nil && !c.isAPIOrigin(resp.Request.URL):
@@ -433,6 +446,9 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 		wait := c.backoff(attempt)
 		if retryAfter > 0 {
 			wait = min(retryAfter, c.cfg.RetryAfterMax)
+			if exactWait {
+				wait = retryAfter
+			}
 		}
 		args := attrsAny(r.attrs)
 		args = append(args, "attempt", attempt, "wait", wait)
