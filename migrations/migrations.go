@@ -1,6 +1,6 @@
 // Package migrations holds o365ingest's goose migrations, one directory per SQL dialect
 // (postgres, mysql, sqlserver, sqlite), embedded in the binary. Every directory has the same
-// version numbers and file names; 00001_init.sql is generated from package schema (see
+// version numbers and file names, every one generated from package schema (see
 // README.md for the rules a new migration follows).
 package migrations
 

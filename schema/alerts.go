@@ -4,11 +4,12 @@ package schema
 // The primary key is a deterministic id (sha256 of the rule and the record ids it fired
 // on), so evaluating the same records again never stores an alert twice.
 //
-// The alert tables are created by the hand-written migration 00003_alerts.sql, not by
-// 00001_init.sql, so they are not part of Tables(); AlertTables lists them.
+// The alert tables are created by migration 00003_alerts.sql, not by 00001_init.sql, so
+// they are not part of Tables(); AlertTables lists them.
 var Alert = Table{
-	Name: "alert",
-	Doc:  "Alerts raised by the detection rules (o365ingest detect, and each run). One row per alert, keyed by a deterministic id, so re-reading records never duplicates an alert.",
+	Name:  "alert",
+	Since: 3,
+	Doc:   "Alerts raised by the detection rules (o365ingest detect, and each run). One row per alert, keyed by a deterministic id, so re-reading records never duplicates an alert.",
 	Columns: []Column{
 		notNull(key("alert_id", 64, "sha256 (hex) of the rule and the record id(s) it fired on.")),
 		notNull(key("rule", 64, "The detection rule (inbox_rule_forward_external, mailbox_forward_external, ...).")),
@@ -35,8 +36,9 @@ var Alert = Table{
 // AlertDelivery is the alert_delivery table: the state of one alert's delivery to one
 // webhook, so each alert is sent once per webhook and a failed delivery is retried.
 var AlertDelivery = Table{
-	Name: "alert_delivery",
-	Doc:  "Delivery of each alert to each configured webhook: sent (never again), failed (retried next run) or sending (claimed by a process).",
+	Name:  "alert_delivery",
+	Since: 3,
+	Doc:   "Delivery of each alert to each configured webhook: sent (never again), failed (retried next run) or sending (claimed by a process).",
 	Columns: []Column{
 		notNull(key("alert_id", 64, "alert.alert_id.")),
 		notNull(key("webhook", 64, "The webhook's id: its configured name, else a hash of its URL (never the URL, which may hold a token).")),
@@ -55,42 +57,4 @@ var AlertDelivery = Table{
 // AlertTables returns the tables migration 00003_alerts.sql creates.
 func AlertTables() []*Table {
 	return []*Table{&Alert, &AlertDelivery}
-}
-
-// Views names the views migration 00002_views.sql creates on every database, each with
-// its columns in order. Analysts' saved queries use these names, so, like tables, views
-// only ever gain columns.
-var Views = []View{
-	{Name: "v_signin", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "succeeded",
-		"result_status", "error_number", "logon_error", "application_id", "resource_id", "user_agent",
-		"request_type", "auth_method", "result_detail", "device_id", "device_name", "device_os",
-		"browser", "device_compliant", "device_managed", "device_trust_type", "session_id"}},
-	{Name: "v_mailbox_rule", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "source",
-		"mailbox", "rule_name", "rule_operation", "result_status", "forward_to", "forward_as_attachment_to",
-		"redirect_to", "delete_message", "move_to_folder", "mark_as_read", "stop_processing_rules",
-		"from_address", "subject_contains_words", "body_contains_words", "subject_or_body_contains_words",
-		"rule_condition", "rule_actions"}},
-	{Name: "v_mailbox_forwarding", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "kind", "target",
-		"result_status", "forwarding_smtp_address", "forwarding_address", "deliver_to_mailbox_and_forward",
-		"redirect_message_to", "blind_copy_to", "copy_to", "add_to_recipients"}},
-	{Name: "v_file_activity", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
-		"site_url", "folder", "file_name", "file_extension", "url", "destination_folder",
-		"destination_file_name", "item_type", "user_agent"}},
-	{Name: "v_sharing", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
-		"url", "site_url", "file_name", "shared_with", "shared_with_type", "event_data", "sharing_type",
-		"unique_sharing_id", "anonymous", "external"}},
-	{Name: "v_admin_change", Columns: []string{
-		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
-		"category", "target", "detail", "grantee", "result_status"}},
-}
-
-// View is one view of the investigation views (migration 00002_views.sql).
-type View struct {
-	Name    string
-	Columns []string
 }

@@ -65,12 +65,18 @@ type Column struct {
 	From []string
 	// Doc is the analyst-facing description.
 	Doc string
+	// Since is the migration version that adds the column to an existing table (see
+	// Versions); 0 means the column came with its table. A column added later is nullable.
+	Since int
 }
 
 // Index is a secondary index.
 type Index struct {
 	Name    string
 	Columns []string
+	// Since is the migration version that adds the index to an existing table; 0 means
+	// it came with its table.
+	Since int
 }
 
 // Table is one logical table.
@@ -80,7 +86,13 @@ type Table struct {
 	Columns    []Column
 	PrimaryKey []string
 	Indexes    []Index
+	// Since is the migration version that creates the table (see Versions); 0 means
+	// version 1 (00001_init.sql).
+	Since int
 }
+
+// Created returns the version that creates the table.
+func (t *Table) Created() int { return max(t.Since, 1) }
 
 // Column returns the named column and whether it exists.
 func (t *Table) Column(name string) (Column, bool) {
@@ -111,7 +123,16 @@ func (t *Table) ColumnNames() []string {
 	return names
 }
 
-// Tables returns every table the migrations create, in creation order.
+// Tables returns the ingest tables: every table of migration 00001_init.sql, in creation
+// order. Migrated lists every table of every migration.
 func Tables() []*Table {
 	return []*Table{&AuditRecord, &AuditProperty, &ContentBlob, &Quarantine, &IngestRun, &IngestLease, &RecordTypeTable, &UserTypeTable}
+}
+
+// Migrated returns every table the migrations create, in creation order: Tables, then
+// AlertTables, then the tables later versions add. The migration generator and the
+// check that a migrated database's columns match this package read it. A new table goes
+// at the end of this list, with Since set to the version that creates it.
+func Migrated() []*Table {
+	return append(Tables(), AlertTables()...)
 }

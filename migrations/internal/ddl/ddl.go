@@ -1,6 +1,8 @@
-// Package ddl renders the logical schema (package schema) as CREATE TABLE statements for
-// each SQL dialect. The generator (migrations/internal/gen) writes its output to
-// migrations/<dialect>/00001_init.sql, and a test regenerates it to catch schema drift.
+// Package ddl renders the logical schema (package schema) as goose migrations for each
+// SQL dialect: one file per schema.Versions entry, holding the CREATE TABLE, ALTER TABLE,
+// CREATE INDEX and CREATE VIEW statements of what that version declares (see Files). The
+// generator (migrations/internal/gen) writes them to migrations/<dialect>/, and a test
+// regenerates them to catch a checked-in file that differs.
 //
 // The physical type of each logical type, per dialect:
 //
@@ -143,36 +145,11 @@ func Quote(dialect, ident string) string {
 	}
 }
 
-// Init returns the text of 00001_init.sql for dialect: goose Up creates every table of
-// schema.Tables() with its columns, primary key and indexes; Down drops them.
-func Init(dialect string) (string, error) {
-	if !slices.Contains(Dialects, dialect) {
-		return "", fmt.Errorf("unknown dialect %q", dialect)
-	}
-	var b strings.Builder
-	b.WriteString(Header)
-	b.WriteString("-- Every table of package schema (see migrations/README.md for the type map).\n")
-	switch dialect {
-	case MySQL:
-		b.WriteString("-- MySQL commits each DDL statement implicitly, so every statement is re-runnable\n-- (IF NOT EXISTS) in case a run stops halfway.\n")
-	case SQLite:
-		b.WriteString("-- Times are TEXT 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC, which sorts and compares\n-- correctly as text and is understood by SQLite's date functions.\n")
-	}
-	b.WriteString("\n-- +goose Up\n")
-	for _, t := range schema.Tables() {
-		if err := createTable(&b, dialect, t); err != nil {
-			return "", fmt.Errorf("table %s: %w", t.Name, err)
-		}
-	}
-	b.WriteString("-- +goose Down\n")
-	tables := schema.Tables()
-	for i := len(tables) - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, "DROP TABLE IF EXISTS %s;\n", Quote(dialect, tables[i].Name))
-	}
-	return b.String(), nil
-}
-
-func createTable(b *strings.Builder, d string, t *schema.Table) error {
+// createTable writes t's CREATE TABLE and CREATE INDEX statements as they stand at
+// version v (the columns and indexes declared up to v). ifNotExists makes them
+// re-runnable where the dialect can (00003 and later; 00001 did so on MySQL only).
+func createTable(b *strings.Builder, d string, t *schema.Table, v int, ifNotExists bool) error {
+	t = tableAt(t, v)
 	q := func(s string) string { return Quote(d, s) }
 	quoteAll := func(cols []string) string {
 		out := make([]string, len(cols))
@@ -200,21 +177,9 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 		}
 	}
 	for _, c := range t.Columns {
-		typ, err := ColumnType(d, c)
+		line, err := columnDef(d, t, c)
 		if err != nil {
 			return err
-		}
-		line := q(c.Name) + " " + typ
-		if c.NotNull {
-			line += " NOT NULL"
-		}
-		switch {
-		case d == SQLite && c.Type == schema.JSON:
-			line += fmt.Sprintf(" CHECK (json_valid(%s))", q(c.Name))
-		case d == SQLite && c.Type == schema.Bool:
-			line += fmt.Sprintf(" CHECK (%s IN (0, 1))", q(c.Name))
-		case d == SQLServer && c.Type == schema.JSON:
-			line += fmt.Sprintf(" CONSTRAINT %s CHECK (ISJSON(%s) = 1)", q("ck_"+t.Name+"_"+c.Name+"_json"), q(c.Name))
 		}
 		lines = append(lines, line)
 	}
@@ -224,13 +189,12 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 		for _, ix := range t.Indexes {
 			for _, name := range ix.Columns {
 				c, _ := t.Column(name)
-				if c.Type == schema.Text && !slices.Contains(sqlServerPrefixed, name) {
+				if (c.Type == schema.Text || c.Type == schema.JSON) && !slices.Contains(sqlServerPrefixed, name) {
 					if _, clash := t.Column(name + PrefixSuffix); clash {
 						return fmt.Errorf("index %s: computed column %s%s clashes with a column", ix.Name, name, PrefixSuffix)
 					}
 					sqlServerPrefixed = append(sqlServerPrefixed, name)
-					lines = append(lines, fmt.Sprintf("%s AS CAST(LEFT(%s, %d) AS NVARCHAR(%d)) PERSISTED",
-						q(name+PrefixSuffix), q(name), SQLServerPrefixChars, SQLServerPrefixChars))
+					lines = append(lines, sqlServerPrefixColumn(name))
 				}
 			}
 		}
@@ -267,20 +231,12 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 	// re-runnable statement.
 	if d == MySQL {
 		for _, ix := range t.Indexes {
-			cols := make([]string, len(ix.Columns))
-			for i, name := range ix.Columns {
-				c, _ := t.Column(name)
-				cols[i] = q(name)
-				if c.Type == schema.Text || c.Type == schema.JSON {
-					cols[i] += fmt.Sprintf("(%d)", MySQLPrefixChars)
-				}
-			}
-			lines = append(lines, fmt.Sprintf("KEY %s (%s)", q(ix.Name), strings.Join(cols, ", ")))
+			lines = append(lines, mysqlKey(t, ix))
 		}
 	}
 
 	create := "CREATE TABLE "
-	if d == MySQL {
+	if d == MySQL || (ifNotExists && d != SQLServer) {
 		create = "CREATE TABLE IF NOT EXISTS "
 	}
 	fmt.Fprintf(b, "%s%s (\n    %s\n)", create, q(t.Name), strings.Join(lines, ",\n    "))
@@ -304,10 +260,58 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 		return nil
 	}
 	for _, ix := range t.Indexes {
+		stmt, err := createIndex(d, t, ix, ifNotExists)
+		if err != nil {
+			return err
+		}
+		b.WriteString(stmt)
+	}
+	b.WriteString("\n")
+	return nil
+}
+
+// columnDef returns c's definition in CREATE TABLE or ALTER TABLE ... ADD.
+func columnDef(d string, t *schema.Table, c schema.Column) (string, error) {
+	q := func(s string) string { return Quote(d, s) }
+	typ, err := ColumnType(d, c)
+	if err != nil {
+		return "", err
+	}
+	line := q(c.Name) + " " + typ
+	if c.NotNull {
+		line += " NOT NULL"
+	}
+	switch {
+	case d == SQLite && c.Type == schema.JSON:
+		line += fmt.Sprintf(" CHECK (json_valid(%s))", q(c.Name))
+	case d == SQLite && c.Type == schema.Bool:
+		line += fmt.Sprintf(" CHECK (%s IN (0, 1))", q(c.Name))
+	case d == SQLServer && c.Type == schema.JSON:
+		line += fmt.Sprintf(" CONSTRAINT %s CHECK (ISJSON(%s) = 1)", q("ck_"+t.Name+"_"+c.Name+"_json"), q(c.Name))
+	}
+	return line, nil
+}
+
+// sqlServerPrefixColumn returns the persisted computed column SQL Server indexes in
+// place of the Text column name.
+func sqlServerPrefixColumn(name string) string {
+	q := func(s string) string { return Quote(SQLServer, s) }
+	return fmt.Sprintf("%s AS CAST(LEFT(%s, %d) AS NVARCHAR(%d)) PERSISTED",
+		q(name+PrefixSuffix), q(name), SQLServerPrefixChars, SQLServerPrefixChars)
+}
+
+// createIndex returns the CREATE INDEX statement of ix on t (PostgreSQL, SQL Server,
+// SQLite; MySQL declares its indexes in CREATE or ALTER TABLE, see mysqlKey).
+func createIndex(d string, t *schema.Table, ix schema.Index, ifNotExists bool) (string, error) {
+	q := func(s string) string { return Quote(d, s) }
+	{
 		cols := make([]string, len(ix.Columns))
 		hasText := false
 		for i, name := range ix.Columns {
-			c, _ := t.Column(name)
+			c, ok := t.Column(name)
+			if !ok {
+				return "", fmt.Errorf("index %s: no column %s", ix.Name, name)
+			}
 			cols[i] = q(name)
 			if c.Type == schema.Text || c.Type == schema.JSON {
 				hasText = true
@@ -321,12 +325,28 @@ func createTable(b *strings.Builder, d string, t *schema.Table) error {
 			// A btree entry is limited to ~2.7 KB and a Text value can be longer; a hash
 			// index has no such limit and serves the equality lookups investigators make.
 			if len(ix.Columns) != 1 {
-				return fmt.Errorf("index %s: PostgreSQL hash indexes take one column, and a Text column cannot go in a btree", ix.Name)
+				return "", fmt.Errorf("index %s: PostgreSQL hash indexes take one column, and a Text column cannot go in a btree", ix.Name)
 			}
 			using = " USING hash"
 		}
-		fmt.Fprintf(b, "CREATE INDEX %s ON %s%s (%s);\n", q(ix.Name), q(t.Name), using, strings.Join(cols, ", "))
+		create := "CREATE INDEX "
+		if ifNotExists && d != SQLServer {
+			create = "CREATE INDEX IF NOT EXISTS "
+		}
+		return fmt.Sprintf("%s%s ON %s%s (%s);\n", create, q(ix.Name), q(t.Name), using, strings.Join(cols, ", ")), nil
 	}
-	b.WriteString("\n")
-	return nil
+}
+
+// mysqlKey returns the KEY clause of ix for MySQL's CREATE or ALTER TABLE: a Text or
+// JSON column is indexed by a prefix.
+func mysqlKey(t *schema.Table, ix schema.Index) string {
+	cols := make([]string, len(ix.Columns))
+	for i, name := range ix.Columns {
+		c, _ := t.Column(name)
+		cols[i] = Quote(MySQL, name)
+		if c.Type == schema.Text || c.Type == schema.JSON {
+			cols[i] += fmt.Sprintf("(%d)", MySQLPrefixChars)
+		}
+	}
+	return fmt.Sprintf("KEY %s (%s)", Quote(MySQL, ix.Name), strings.Join(cols, ", "))
 }

@@ -1,9 +1,10 @@
-// Command gen writes migrations/<dialect>/00001_init.sql for every dialect from package
-// schema. Run it from anywhere inside the module:
+// Command gen writes every migration file, migrations/<dialect>/NNNNN_<name>.sql, from
+// package schema (ddl.Schema), and removes any other .sql file there. Run it with
 //
-//	go run ./migrations/internal/gen
+//	go generate ./migrations/...
 //
-// migrations' tests regenerate the files in memory and fail when the checked-in ones differ.
+// (or go run ./migrations/internal/gen from anywhere inside the module). The migrations
+// tests render the files in memory and fail when the checked-in ones differ.
 package main
 
 import (
@@ -33,17 +34,33 @@ func run(dir string) error {
 		}
 		dir = filepath.Join(root, "migrations")
 	}
-	for _, d := range ddl.Dialects {
-		text, err := ddl.Init(d)
-		if err != nil {
-			return fmt.Errorf("rendering %s: %w", d, err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+	files, err := ddl.Schema().Files()
+	if err != nil {
+		return err
+	}
+	written := map[string]bool{}
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Join(dir, f.Dialect), 0o755); err != nil {
 			return err
 		}
-		path := filepath.Join(dir, d, "00001_init.sql")
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		path := filepath.Join(dir, f.Dialect, f.Name)
+		if err := os.WriteFile(path, []byte(f.Text), 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		written[path] = true
+	}
+	for _, d := range ddl.Dialects {
+		old, err := filepath.Glob(filepath.Join(dir, d, "*.sql"))
+		if err != nil {
+			return err
+		}
+		for _, path := range old {
+			if !written[path] {
+				if err := os.Remove(path); err != nil {
+					return err
+				}
+				fmt.Fprintln(os.Stderr, "gen: removed", path, "(no such version in schema.Versions)")
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,181 @@
+package ddl_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
+	"github.com/o365ingest/o365ingest/migrations/internal/ddl"
+	"github.com/o365ingest/o365ingest/schema"
+)
+
+// changed returns package schema's Source plus a version 4 that declares one of each
+// change: columns of each kind added to audit_record with indexes, a column added to an
+// alert table, a new table, and a view rewritten with a new column.
+func changed() ddl.Source {
+	src := ddl.Schema()
+	src.Versions = append(append([]schema.Version(nil), src.Versions...), schema.Version{Number: 4, Name: "test_change", Doc: "A test."})
+	var tables []*schema.Table
+	for _, t := range src.Tables {
+		c := *t
+		c.Columns = append([]schema.Column(nil), t.Columns...)
+		c.Indexes = append([]schema.Index(nil), t.Indexes...)
+		switch t.Name {
+		case "audit_record":
+			c.Columns = append(c.Columns,
+				schema.Column{Name: "added_key", Type: schema.Key, Size: 64, Since: 4},
+				schema.Column{Name: "added_text", Type: schema.Text, Since: 4},
+				schema.Column{Name: "added_json", Type: schema.JSON, Since: 4},
+				schema.Column{Name: "added_flag", Type: schema.Bool, Since: 4})
+			c.Indexes = append(c.Indexes,
+				schema.Index{Name: "ix_audit_record_added_key", Columns: []string{"added_key", "creation_time"}, Since: 4},
+				schema.Index{Name: "ix_audit_record_added_text", Columns: []string{"added_text"}, Since: 4},
+				schema.Index{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 4})
+		case "alert":
+			c.Columns = append(c.Columns, schema.Column{Name: "added_time", Type: schema.Time, Since: 4})
+		}
+		tables = append(tables, &c)
+	}
+	tables = append(tables, &schema.Table{Name: "added_table", Since: 4, Columns: []schema.Column{
+		{Name: "k", Type: schema.Key, Size: 64, NotNull: true}, {Name: "v", Type: schema.JSON}},
+		PrimaryKey: []string{"k"}, Indexes: []schema.Index{{Name: "ix_added_table_v", Columns: []string{"v"}}}})
+	src.Tables = tables
+	var views []schema.View
+	for _, v := range src.Views {
+		if v.Name == "v_file_activity" {
+			v.Defs = append(append([]schema.ViewDef(nil), v.Defs...), schema.ViewDef{Since: 4,
+				SQL: strings.Replace(v.Defs[0].SQL, "r.user_agent\n", "r.user_agent,\n       r.added_key\n", 1)})
+		}
+		views = append(views, v)
+	}
+	src.Views = views
+	return src
+}
+
+// TestReleasedVersionsUnchangedByANewOne: declaring version 4 changes no released file.
+func TestReleasedVersionsUnchangedByANewOne(t *testing.T) {
+	now, err := ddl.Schema().Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := changed().Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{}
+	for _, f := range now {
+		old[f.Dialect+"/"+f.Name] = f.Text
+	}
+	for _, f := range next {
+		if text, ok := old[f.Dialect+"/"+f.Name]; ok && text != f.Text {
+			t.Errorf("%s/%s changed when version 4 was declared", f.Dialect, f.Name)
+		}
+	}
+}
+
+var gooseDialect = map[string]goose.Dialect{
+	"postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL,
+	"sqlserver": goose.DialectMSSQL, "sqlite": goose.DialectSQLite3,
+}
+
+// TestNewVersionAppliesAndRollsBack runs the generated version 4 of changed() on every
+// database: up from 3, the new columns, indexes, table and view column there; down to 3,
+// all gone and the view as before; up again.
+func TestNewVersionAppliesAndRollsBack(t *testing.T) {
+	src := changed()
+	files, err := src.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, driver := range sinktest.Drivers(t) {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			s := sinktest.OpenUnmigrated(t, driver)
+			d := s.Dialect()
+			fsys := fstest.MapFS{}
+			for _, f := range files {
+				if f.Dialect == d {
+					fsys[f.Name] = &fstest.MapFile{Data: []byte(f.Text)}
+				}
+			}
+			p, err := goose.NewProvider(gooseDialect[d], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			has := func(query string) bool {
+				rows, err := s.DB().QueryContext(ctx, query)
+				if err != nil {
+					return false
+				}
+				rows.Close()
+				return true
+			}
+			probes := []string{
+				"SELECT added_key, added_text, added_json, added_flag FROM audit_record",
+				"SELECT added_time FROM alert",
+				"SELECT k, v FROM added_table",
+				"SELECT added_key FROM v_file_activity",
+			}
+			check := func(when string, want bool) {
+				t.Helper()
+				for _, q := range probes {
+					if got := has(q); got != want {
+						t.Errorf("%s: %q works: %v, want %v", when, q, got, want)
+					}
+				}
+				if !has("SELECT record_id, user_agent FROM v_file_activity") {
+					t.Errorf("%s: v_file_activity does not answer", when)
+				}
+			}
+			check("at version 3", false)
+			for round := 1; round <= 2; round++ {
+				if _, err := p.Up(ctx); err != nil {
+					t.Fatalf("up to 4 (round %d): %v", round, err)
+				}
+				check("at version 4", true)
+				if _, err := p.DownTo(ctx, 3); err != nil {
+					t.Fatalf("down to 3 (round %d): %v", round, err)
+				}
+				check("back at version 3", false)
+			}
+		})
+	}
+}
+
+func TestValidateRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*ddl.Source)
+		want string
+	}{
+		{"a NOT NULL column added to an existing table", func(s *ddl.Source) {
+			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, NotNull: true, Since: 4})
+		}, "must be nullable"},
+		{"a Since naming no version", func(s *ddl.Source) {
+			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, Since: 9})
+		}, "not in schema.Versions"},
+		{"an index older than its column", func(s *ddl.Source) {
+			s.Tables[0].Indexes = append(s.Tables[0].Indexes, schema.Index{Name: "ix_x", Columns: []string{"added_key"}, Since: 3})
+		}, "after the index"},
+		{"a version out of order", func(s *ddl.Source) { s.Versions[3].Number = 5 }, "want 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := changed()
+			tc.edit(&src)
+			err := src.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,248 @@
+package schema
+
+// Versions lists every migration version in order. A schema change names the version
+// that makes it (Table.Since, Column.Since, Index.Since, ViewDef.Since); the generator
+// (go generate ./migrations/...) writes NNNNN_<Name>.sql for every dialect from it.
+// Versions 1 to 3 are released and frozen: their files never change, so nothing declared
+// for them may change either; a change is a new version at the end of this list.
+var Versions = []Version{
+	{Number: 1, Name: "init", Doc: "Every ingest table (Tables)."},
+	{Number: 2, Name: "views", Doc: "The investigation views (Views)."},
+	{Number: 3, Name: "alerts", Doc: "The alert tables (AlertTables)."},
+}
+
+// Version is one migration version.
+type Version struct {
+	// Number is the version (00004_x.sql → 4).
+	Number int
+	// Name is the file name's suffix: snake_case, what the version does.
+	Name string
+	// Doc says what the version changes, for the file's header.
+	Doc string
+}
+
+// Newest returns the number of the last version.
+func Newest() int { return Versions[len(Versions)-1].Number }
+
+// View is one of the investigation views: its columns in order and its definitions, one
+// per version that created or rewrote it. Analysts' saved queries use these names, so,
+// like tables, views only ever gain columns.
+type View struct {
+	Name    string
+	Columns []string
+	// Defs are the view's definitions, oldest first. The migration of Defs[i].Since
+	// creates the view (i = 0) or replaces it with this definition; rolling that version
+	// back restores Defs[i-1].
+	Defs []ViewDef
+}
+
+// ViewDef is one definition of a view, written once for every dialect.
+type ViewDef struct {
+	// Since is the version that introduces this definition.
+	Since int
+	// SQL is the view's SELECT. It is written once for every dialect: identifiers that
+	// need quoting are in double quotes ("value"), which the generator turns into each
+	// dialect's quoting; everything else must mean the same on every database.
+	SQL string
+}
+
+// Def returns the view's definition at version v, and false when the view does not
+// exist at v.
+func (v *View) Def(version int) (ViewDef, bool) {
+	var d ViewDef
+	found := false
+	for _, x := range v.Defs {
+		if x.Since <= version {
+			d, found = x, true
+		}
+	}
+	return d, found
+}
+
+// Views are the investigation views (documented in ingest/detect/README.md), the same
+// names and columns on every database.
+var Views = []View{
+	{Name: "v_signin", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "succeeded",
+		"result_status", "error_number", "logon_error", "application_id", "resource_id", "user_agent",
+		"request_type", "auth_method", "result_detail", "device_id", "device_name", "device_os",
+		"browser", "device_compliant", "device_managed", "device_trust_type", "session_id"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSignin2}}},
+	{Name: "v_mailbox_rule", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "source",
+		"mailbox", "rule_name", "rule_operation", "result_status", "forward_to", "forward_as_attachment_to",
+		"redirect_to", "delete_message", "move_to_folder", "mark_as_read", "stop_processing_rules",
+		"from_address", "subject_contains_words", "body_contains_words", "subject_or_body_contains_words",
+		"rule_condition", "rule_actions"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxRule2}}},
+	{Name: "v_mailbox_forwarding", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "kind", "target",
+		"result_status", "forwarding_smtp_address", "forwarding_address", "deliver_to_mailbox_and_forward",
+		"redirect_message_to", "blind_copy_to", "copy_to", "add_to_recipients"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxForwarding2}}},
+	{Name: "v_file_activity", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
+		"site_url", "folder", "file_name", "file_extension", "url", "destination_folder",
+		"destination_file_name", "item_type", "user_agent"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVFileActivity2}}},
+	{Name: "v_sharing", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
+		"url", "site_url", "file_name", "shared_with", "shared_with_type", "event_data", "sharing_type",
+		"unique_sharing_id", "anonymous", "external"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSharing2}}},
+	{Name: "v_admin_change", Columns: []string{
+		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
+		"category", "target", "detail", "grantee", "result_status"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVAdminChange2}}},
+}
+
+// The views' definitions. Name/Value properties are read with correlated subqueries on
+// audit_property's primary key; flags are 1/0 (NULL when the record does not set them).
+const (
+	sqlVSignin2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation = 'UserLoginFailed' THEN 0
+            WHEN r.error_number IS NOT NULL AND r.error_number <> '0' THEN 0
+            WHEN r.login_status IS NOT NULL AND r.login_status <> 0 THEN 0
+            ELSE 1 END AS succeeded,
+       r.result_status,
+       r.error_number,
+       r.logon_error,
+       r.application_id,
+       r.object_id AS resource_id,
+       r.user_agent,
+       r.request_type,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ExtendedProperties' AND p."name" = 'UserAuthenticationMethod') AS auth_method,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ExtendedProperties' AND p."name" = 'ResultStatusDetail') AS result_detail,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'Id') AS device_id,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'DisplayName') AS device_name,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'OS') AS device_os,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'BrowserType') AS browser,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'IsCompliant') AS device_compliant,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'IsCompliantAndManaged') AS device_managed,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" IN ('DeviceTrustType', 'TrustType')) AS device_trust_type,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'SessionId') AS session_id
+  FROM audit_record r
+ WHERE r.record_type IN (9, 15) OR r.operation IN ('UserLoggedIn', 'UserLoginFailed')`
+
+	sqlVMailboxRule2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation = 'UpdateInboxRules' THEN 'outlook' ELSE 'cmdlet' END AS source,
+       COALESCE(r.mailbox_owner_upn, (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Mailbox'), r.user_id) AS mailbox,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Name'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleName'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), r.object_id) AS rule_name,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleOperation') AS rule_operation,
+       r.result_status,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardTo') AS forward_to,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardAsAttachmentTo') AS forward_as_attachment_to,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'RedirectTo') AS redirect_to,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('DeleteMessage', 'SoftDeleteMessage')) AS delete_message,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'MoveToFolder') AS move_to_folder,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'MarkAsRead') AS mark_as_read,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'StopProcessingRules') AS stop_processing_rules,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'From') AS from_address,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'SubjectContainsWords') AS subject_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'BodyContainsWords') AS body_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'SubjectOrBodyContainsWords') AS subject_or_body_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleCondition') AS rule_condition,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleActions') AS rule_actions
+  FROM audit_record r
+ WHERE r.operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'Disable-InboxRule', 'Remove-InboxRule', 'UpdateInboxRules')`
+
+	sqlVMailboxForwarding2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation IN ('New-TransportRule', 'Set-TransportRule') THEN 'transport_rule' ELSE 'mailbox' END AS kind,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Name'), r.object_id) AS target,
+       r.result_status,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardingSmtpAddress') AS forwarding_smtp_address,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardingAddress') AS forwarding_address,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'DeliverToMailboxAndForward') AS deliver_to_mailbox_and_forward,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'RedirectMessageTo') AS redirect_message_to,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'BlindCopyTo') AS blind_copy_to,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'CopyTo') AS copy_to,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'AddToRecipients') AS add_to_recipients
+  FROM audit_record r
+ WHERE (r.operation IN ('Set-Mailbox', 'New-Mailbox')
+        AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('ForwardingSmtpAddress', 'ForwardingAddress', 'DeliverToMailboxAndForward')))
+    OR (r.operation IN ('New-TransportRule', 'Set-TransportRule')
+        AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('RedirectMessageTo', 'BlindCopyTo', 'CopyTo', 'AddToRecipients')))`
+
+	sqlVFileActivity2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.workload,
+       r.operation,
+       r.site_url,
+       r.source_relative_url AS folder,
+       r.source_file_name AS file_name,
+       r.source_file_extension AS file_extension,
+       r.object_id AS url,
+       r.destination_relative_url AS destination_folder,
+       r.destination_file_name,
+       r.item_type,
+       r.user_agent
+  FROM audit_record r
+ WHERE r.record_type = 6`
+
+	sqlVSharing2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.workload,
+       r.operation,
+       r.object_id AS url,
+       r.site_url,
+       r.source_file_name AS file_name,
+       COALESCE(r.target_user_or_group_name, r.user_shared_with) AS shared_with,
+       r.target_user_or_group_type AS shared_with_type,
+       r.event_data,
+       r.sharing_type,
+       r.unique_sharing_id,
+       CASE WHEN r.operation LIKE 'Anonymous%' THEN 1 ELSE 0 END AS anonymous,
+       CASE WHEN r.operation LIKE 'Anonymous%' THEN 1
+            WHEN r.target_user_or_group_type = 'Guest' THEN 1
+            WHEN LOWER(COALESCE(r.target_user_or_group_name, r.user_shared_with, '')) LIKE '%#ext#%' THEN 1
+            ELSE 0 END AS external
+  FROM audit_record r
+ WHERE r.record_type = 14`
+
+	sqlVAdminChange2 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.workload,
+       r.operation,
+       CASE WHEN r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment') THEN 'role'
+            WHEN r.operation IN ('Consent to application.', 'Add delegated permission grant.', 'Add app role assignment to service principal.', 'Add OAuth2PermissionGrant.') THEN 'consent'
+            WHEN r.operation IN ('Reset user password.', 'Change user password.', 'Set force change user password.', 'Reset password (by admin)', 'Reset password (self-service)', 'Change password (self-service)') THEN 'password'
+            WHEN r.operation IN ('Add-MailboxPermission', 'Remove-MailboxPermission', 'Add-RecipientPermission', 'Remove-RecipientPermission', 'Add-MailboxFolderPermission', 'Set-MailboxFolderPermission', 'Add-ADPermission') THEN 'mailbox_permission'
+            WHEN r.operation = 'Set-Mailbox' THEN 'mailbox_permission'
+            ELSE 'mfa' END AS category,
+       COALESCE(r.target_upn, (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), r.object_id) AS target,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ModifiedProperties' AND p."name" = 'Role.DisplayName'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'AccessRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ExtendedRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Target' AND p."name" = 'Name')) AS detail,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'User'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Trustee'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'GrantSendOnBehalfTo'), CASE WHEN r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment') THEN r.target_upn END) AS grantee,
+       r.result_status
+  FROM audit_record r
+ WHERE r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment')
+    OR r.operation IN ('Consent to application.', 'Add delegated permission grant.', 'Add app role assignment to service principal.', 'Add OAuth2PermissionGrant.')
+    OR r.operation IN ('Disable Strong Authentication.', 'Enable Strong Authentication.', 'User registered security info', 'User deleted security info', 'User changed default security info', 'Admin registered security info', 'Admin deleted security info', 'Admin updated security info')
+    OR r.operation IN ('Reset user password.', 'Change user password.', 'Set force change user password.', 'Reset password (by admin)', 'Reset password (self-service)', 'Change password (self-service)')
+    OR r.operation IN ('Add-MailboxPermission', 'Remove-MailboxPermission', 'Add-RecipientPermission', 'Remove-RecipientPermission', 'Add-MailboxFolderPermission', 'Set-MailboxFolderPermission', 'Add-ADPermission')
+    OR (r.operation = 'Update user.' AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ModifiedProperties' AND p."name" LIKE 'StrongAuthentication%'))
+    OR (r.operation = 'Set-Mailbox' AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('GrantSendOnBehalfTo')))`
+)
