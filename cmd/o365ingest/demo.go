@@ -14,6 +14,7 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
@@ -214,6 +215,9 @@ func printQuery(ctx context.Context, w io.Writer, db *sql.DB, q string) error {
 			default:
 				cells[i] = fmt.Sprint(v)
 			}
+		}
+		for i := range cells {
+			cells[i] = escape.TerminalCell(cells[i])
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		n++

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -84,8 +85,9 @@ func runDetections(ctx context.Context, env *Env, s sink.Sink, cfg detect.Config
 	return all, fresh, nil
 }
 
-// writeAlerts prints alerts as a table or a JSON array; isNew marks the rows of a
-// table that were not stored before (nil: no marks).
+// writeAlerts prints alerts as a table (record text with control characters shown as
+// escapes) or a JSON array; isNew marks the rows of a table that were not stored
+// before (nil: no marks).
 func writeAlerts(w io.Writer, format string, alerts []detect.Alert, isNew map[string]bool) error {
 	switch format {
 	case "json":
@@ -107,7 +109,8 @@ func writeAlerts(w io.Writer, format string, alerts []detect.Alert, isNew map[st
 			if a.Country != "" {
 				ip += " (" + a.Country + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", a.CreationTime.UTC().Format("2006-01-02 15:04:05"), a.Severity, a.Rule, a.UserID, ip, mark, a.Summary)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", a.CreationTime.UTC().Format("2006-01-02 15:04:05"), a.Severity, a.Rule,
+				escape.TerminalCell(a.UserID), escape.TerminalCell(ip), mark, escape.TerminalCell(a.Summary))
 		}
 		if len(alerts) == 0 {
 			fmt.Fprintln(tw, "(none)")

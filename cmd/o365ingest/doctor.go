@@ -10,26 +10,28 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
-// checker prints doctor's verdict lines and remembers whether any check failed.
+// checker prints doctor's verdict lines (what a server said, with control characters
+// shown as escapes) and remembers whether any check failed.
 type checker struct {
 	w      io.Writer
 	failed bool
 }
 
 func (c *checker) ok(what, format string, args ...any) {
-	fmt.Fprintf(c.w, "ok    %s: %s\n", what, fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.w, "ok    %s: %s\n", what, escape.Terminal(fmt.Sprintf(format, args...)))
 }
 
 func (c *checker) warn(what, format string, args ...any) {
-	fmt.Fprintf(c.w, "warn  %s: %s\n", what, fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.w, "warn  %s: %s\n", what, escape.Terminal(fmt.Sprintf(format, args...)))
 }
 
 func (c *checker) fail(what string, err error, hint string) {
 	c.failed = true
-	fmt.Fprintf(c.w, "FAIL  %s: %v\n", what, err)
+	fmt.Fprintf(c.w, "FAIL  %s: %s\n", what, escape.Terminal(fmt.Sprint(err)))
 	if hint != "" {
 		fmt.Fprintf(c.w, "      likely cause: %s\n", hint)
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -274,7 +275,7 @@ func printStatus(w io.Writer, rep *statusReport) {
 		fmt.Fprintf(w, "Last run: %s %s at %s (%s): %s; blobs loaded %d, failed %d, expired %d; records loaded %d\n",
 			lr.Command, lr.RunID, lr.Started.Format(time.RFC3339), dur, lr.Outcome, lr.Blobs, lr.Failed, lr.Expired, lr.Loaded)
 		if lr.Message != "" {
-			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(lr.Message, "\n", "\n  "))
+			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(escape.Terminal(lr.Message), "\n", "\n  "))
 		}
 	} else {
 		fmt.Fprintln(w, "Last run: none yet")
@@ -284,7 +285,7 @@ func printStatus(w io.Writer, rep *statusReport) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tCONTENT TYPE\tPERIOD\tBLOBS\tRECORDS\tQUARANTINED\tFAILED\tEXPIRED")
 	for _, r := range rep.Coverage {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", r.Tenant, r.ContentType, r.Period, r.Blobs, r.Records, r.Quarantined, r.Failed, r.Expired)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", escape.TerminalCell(r.Tenant), escape.TerminalCell(r.ContentType), r.Period, r.Blobs, r.Records, r.Quarantined, r.Failed, r.Expired)
 	}
 	tw.Flush()
 	if len(rep.Gaps) > 0 {
@@ -300,7 +301,8 @@ func printStatus(w io.Writer, rep *statusReport) {
 	if len(rep.Missing) > 0 {
 		fmt.Fprintf(w, "\nKnown missing (%d blobs not loaded; failed ones are retried by the next run):\n", len(rep.Missing))
 		for _, m := range rep.Missing {
-			fmt.Fprintf(w, "  %s %s %s %s: %s\n", m.Status, m.Tenant, m.ContentType, m.ContentID, m.Reason)
+			fmt.Fprintf(w, "  %s %s %s %s: %s\n", escape.TerminalCell(m.Status), escape.TerminalCell(m.Tenant), escape.TerminalCell(m.ContentType),
+				escape.TerminalCell(m.ContentID), escape.TerminalCell(m.Reason))
 		}
 	} else {
 		fmt.Fprintln(w, "\nNothing known missing.")

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"text/tabwriter"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 func cmdSubscriptions(ctx context.Context, env *Env, args []string) int {
@@ -63,7 +65,7 @@ func cmdSubscriptions(ctx context.Context, env *Env, args []string) int {
 				if s.Webhook != nil {
 					hook = s.Webhook.Address
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, s.ContentType, s.Status, hook)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, escape.TerminalCell(s.ContentType), escape.TerminalCell(s.Status), escape.TerminalCell(hook))
 			}
 		case "start", "stop":
 			for _, ct := range cts {

@@ -30,6 +30,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 // Severities, from most to least urgent.
@@ -89,7 +91,9 @@ func hashHex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// psQuote quotes a value for PowerShell: single quotes, with ' doubled.
+// psQuote quotes a value for PowerShell as escape.PowerShell does: a single-quoted
+// literal with each of PowerShell's five single-quote characters doubled and control
+// characters written [char]0x.., so no record text can leave the literal.
 func psQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	return escape.PowerShell(s)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -194,21 +195,26 @@ func keysOf(m map[string]string) map[string]bool {
 	return out
 }
 
+// teamsMessage is an Adaptive Card. Record text never reaches Teams' markdown raw: the
+// summary and the remediation commands are RichTextBlock TextRuns, which Teams shows
+// as text (the commands exactly, to copy), and the facts are escaped by
+// escape.TeamsMarkdown.
 func teamsMessage(a Alert) any {
 	var fs []map[string]string
 	for _, f := range facts(a) {
-		fs = append(fs, map[string]string{"title": f[0], "value": f[1]})
+		fs = append(fs, map[string]string{"title": escape.TeamsMarkdown(f[0]), "value": escape.TeamsMarkdown(f[1])})
 	}
 	body := []any{
 		map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": map[string]string{SeverityHigh: "Attention", SeverityMedium: "Warning"}[a.Severity],
-			"text": "o365ingest alert: " + a.Rule},
-		map[string]any{"type": "TextBlock", "wrap": true, "text": a.Summary},
+			"text": "o365ingest alert: " + escape.TeamsMarkdown(a.Rule)},
+		map[string]any{"type": "RichTextBlock", "inlines": []any{map[string]any{"type": "TextRun", "text": escape.Terminal(a.Summary)}}},
 		map[string]any{"type": "FactSet", "facts": fs},
 	}
 	if len(a.Remediation) > 0 {
 		body = append(body,
 			map[string]any{"type": "TextBlock", "weight": "Bolder", "text": "Suggested remediation", "wrap": true},
-			map[string]any{"type": "TextBlock", "fontType": "Monospace", "wrap": true, "text": strings.Join(a.Remediation, "\n\n")})
+			map[string]any{"type": "RichTextBlock", "inlines": []any{map[string]any{"type": "TextRun", "fontType": "Monospace",
+				"text": escape.Terminal(strings.Join(a.Remediation, "\n\n"))}}})
 	}
 	return map[string]any{
 		"type": "message",
@@ -224,24 +230,41 @@ func teamsMessage(a Alert) any {
 	}
 }
 
+// slackMessage is a Block Kit message. Record text is only ever in rich_text text
+// elements, which Slack shows as they are (no mention, link, code block or
+// formatting can be made by them; the remediation commands are exact, to copy), and
+// in the top-level text (the notification), escaped by escape.SlackMrkdwn.
 func slackMessage(a Alert) any {
-	var lines []string
-	for _, f := range facts(a) {
-		lines = append(lines, "*"+slackEscape(f[0])+":* "+slackEscape(f[1]))
+	var fl []any
+	for i, f := range facts(a) {
+		if i > 0 {
+			fl = append(fl, slackText("\n", false))
+		}
+		fl = append(fl, slackText(f[0]+": ", true), slackText(clip(escape.Terminal(f[1]), 1000), false))
 	}
 	blocks := []any{
 		map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip("o365ingest alert: "+a.Rule+" ("+a.Severity+")", 150)}},
-		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(slackEscape(a.Summary), 3000)}},
-		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(strings.Join(lines, "\n"), 3000)}},
+		slackRich(map[string]any{"type": "rich_text_section", "elements": []any{slackText(clip(escape.Terminal(a.Summary), 3000), false)}}),
+		slackRich(map[string]any{"type": "rich_text_section", "elements": fl}),
 	}
 	if len(a.Remediation) > 0 {
-		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn",
-			"text": clip("*Suggested remediation*\n```"+strings.Join(a.Remediation, "\n")+"```", 3000)}})
+		blocks = append(blocks, slackRich(
+			map[string]any{"type": "rich_text_section", "elements": []any{slackText("Suggested remediation", true)}},
+			map[string]any{"type": "rich_text_preformatted", "elements": []any{slackText(clip(escape.Terminal(strings.Join(a.Remediation, "\n")), 3000), false)}}))
 	}
-	return map[string]any{"text": fmt.Sprintf("[%s] %s", a.Severity, a.Summary), "blocks": blocks}
+	return map[string]any{"text": clip(escape.SlackMrkdwn(fmt.Sprintf("[%s] %s", a.Severity, a.Summary)), 3000), "blocks": blocks}
 }
 
-// slackEscape escapes the three characters Slack's mrkdwn reserves.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+// slackRich is a rich_text block of these elements.
+func slackRich(elems ...any) any {
+	return map[string]any{"type": "rich_text", "elements": elems}
+}
+
+// slackText is a rich_text text element: shown as it is, never parsed.
+func slackText(s string, bold bool) any {
+	t := map[string]any{"type": "text", "text": s}
+	if bold {
+		t["style"] = map[string]bool{"bold": true}
+	}
+	return t
 }

@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -94,7 +94,8 @@ func (e Entry) cells() []string {
 }
 
 // WriteTimeline writes entries as format: table (aligned, long values cut for a
-// terminal), csv (RFC 4180 with a header) or json (an array).
+// terminal, control characters shown as escapes), csv (RFC 4180 with a header, cells
+// made safe for spreadsheets by escape.CSVCell) or json (an array).
 func WriteTimeline(w io.Writer, format string, entries []Entry) error {
 	switch format {
 	case "json":
@@ -105,7 +106,7 @@ func WriteTimeline(w io.Writer, format string, entries []Entry) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	case "csv":
-		cw := csv.NewWriter(w)
+		cw := escape.NewCSVWriter(w)
 		cw.Write(timelineHeader)
 		for _, e := range entries {
 			cw.Write(e.cells())
@@ -116,17 +117,18 @@ func WriteTimeline(w io.Writer, format string, entries []Entry) error {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tWORKLOAD\tOPERATION\tRESULT\tADDRESS\tROLE\tOBJECT\tDETAIL")
 		for _, e := range entries {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Workload, e.Operation, e.Result,
-				e.ClientIP, e.Role, cut(e.Object, 60), cut(e.Detail, 60))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format("2006-01-02 15:04:05"), cut(e.Workload, 40), cut(e.Operation, 60), cut(e.Result, 40),
+				cut(e.ClientIP, 45), e.Role, cut(e.Object, 60), cut(e.Detail, 60))
 		}
 		return tw.Flush()
 	}
 	return fmt.Errorf("unknown format %q (want table, csv or json)", format)
 }
 
-// cut shortens s for a terminal column, replacing tabs and newlines.
+// cut shortens s for a terminal column, with control characters, tabs and newlines
+// shown as escapes (escape.TerminalCell).
 func cut(s string, n int) string {
-	s = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
+	s = escape.TerminalCell(s)
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}
