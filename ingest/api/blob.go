@@ -23,11 +23,29 @@ import (
 type BlobStats struct {
 	SHA256   string // hex SHA-256 of the body bytes as received
 	Bytes    int64  // body length
-	Records  int    // elements of the top-level array handed to fn
+	Records  int    // elements of the top-level array (handed to fn or in Oversized)
 	Attempts int    // HTTP attempts it took (1 when nothing went wrong)
 	// Malformed is set when the body was salvaged (see FetchOptions.Salvage): it says
 	// why the body is not a valid JSON array.
 	Malformed string
+	// Oversized are the elements larger than Config.MaxRecordBytes, in order: not
+	// handed to fn, so the caller must keep them some other way (quarantine).
+	Oversized []OversizedRecord
+}
+
+// OversizedRecord is an element of a blob over Config.MaxRecordBytes.
+type OversizedRecord struct {
+	Index  int    // its 0-based position among the elements
+	Bytes  int64  // its size
+	SHA256 string // hex sha256 of all its bytes
+	Head   []byte // its first 64 KiB
+	Limit  int    // the limit it is over
+}
+
+// Reason says why the record was not handed on.
+func (o OversizedRecord) Reason() string {
+	return fmt.Sprintf("record of %d bytes is over max_record_bytes (%s); sha256 %s; raw holds its first %d bytes",
+		o.Bytes, byteSize(int64(o.Limit)), o.SHA256, len(o.Head))
 }
 
 // FetchOptions are optional settings of FetchBlobWith.
@@ -35,14 +53,15 @@ type FetchOptions struct {
 	// Archive, when set, receives the exact body bytes of the successful
 	// attempt (never those of a failed one), before fn sees any record.
 	Archive io.Writer
-	// Salvage keeps a body that is still malformed after every retry, when it is what
+	// Salvage keeps a body that is still malformed after a retry, when it is what
 	// the service stores rather than a transfer accident: it arrived whole (no transport
-	// error) and byte-identical on the last two attempts. Then, instead of failing with
+	// error) and byte-identical on two attempts in a row. Then, instead of failing with
 	// ErrMalformedBlob, FetchBlobWith hands fn what the body holds: each element of a
 	// complete top-level array as it stands, valid JSON or not; or, when the body is
-	// not such an array, the whole body as element 0. BlobStats.Malformed says why; the
-	// caller quarantines what does not parse, so no byte the service served is dropped.
-	// A body cut short is never salvaged: it is fetched again on a later pass.
+	// not such an array, the whole body as element 0 (over Config.MaxRecordBytes, in
+	// BlobStats.Oversized). BlobStats.Malformed says why; the caller quarantines what
+	// does not parse, so no byte the service served is dropped. A body cut short is
+	// never salvaged: it is fetched again on a later pass.
 	Salvage bool
 }
 
@@ -57,15 +76,18 @@ func (c *Client) FetchBlob(ctx context.Context, b ContentBlob, fn func(rec json.
 //
 // Contract: fn sees every element exactly once, and only after the whole
 // body arrived and parsed as one complete JSON array. The body is first
-// streamed through a validating decoder into a spool (memory up to
+// streamed through a validating scanner (linear in the body whatever its
+// whitespace or nesting; see scan.go) into a spool, never more than
+// Config.MaxBlobBytes in all (memory up to
 // Config.SpoolMemory, then a temp file), hashing it on the way; a body that
 // is cut short, is not a JSON array, or has trailing garbage is fetched again
 // as a whole (with back-off, up to MaxRetries) before fn is called at all. So
 // a caller never has to discard records, memory stays flat (one element at a
-// time plus the spool threshold) and the archive gets the exact bytes once.
-// Elements are handed on as raw bytes, unchanged, whatever their JSON type
-// (an element that is not an object is still handed on). Each rec is a fresh
-// slice fn may keep.
+// time, at most Config.MaxRecordBytes, plus the spool threshold) and the
+// archive gets the exact bytes once. Elements are handed on as raw bytes,
+// unchanged, whatever their JSON type (an element that is not an object is
+// still handed on); an element over Config.MaxRecordBytes is described in
+// BlobStats.Oversized instead. Each rec is a fresh slice fn may keep.
 //
 // A contentUri off the API origin is never called: the URI is rebuilt from the
 // API base, tenant and contentId (see contentURL). A NextPageUri on a blob
@@ -73,9 +95,12 @@ func (c *Client) FetchBlob(ctx context.Context, b ContentBlob, fn func(rec json.
 // in order after all of them arrived.
 //
 // Errors: IsExpired (AF20051) and IsNotFound (AF20050) are returned at once,
-// not retried; a 404 without an AF code is retried like a transient error; a body still malformed after every retry returns an
-// error wrapping ErrMalformedBlob; an error from fn stops the iteration and
-// is returned wrapped; the stats then count the records handed on so far.
+// not retried; a 404 without an AF code is retried like a transient error; a
+// body over Config.MaxBlobBytes returns ErrBlobTooLarge after that one attempt;
+// a download that timed out on both its tries returns ErrTimeout; a body still
+// malformed after every retry returns an error wrapping ErrMalformedBlob; an
+// error from fn stops the iteration and is returned wrapped; the stats then
+// count the records handed on so far.
 func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOptions, fn func(rec json.RawMessage, index int) error) (BlobStats, error) {
 	var st BlobStats
 	uri, err := c.contentURL(b)
@@ -91,6 +116,7 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 		}
 	}()
 	seen := map[string]bool{}
+	var total int64
 	for next := uri; next != ""; {
 		if seen[next] || len(pages) >= maxBlobPages {
 			return st, fmt.Errorf("api: fetching blob %s (%s): its NextPageUri pages loop or exceed %d", b.ContentID, b.ContentType, maxBlobPages)
@@ -100,12 +126,16 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 		if err != nil {
 			return st, fmt.Errorf("api: fetching blob %s: %w", b.ContentID, err)
 		}
-		p, err := c.fetchPage(ctx, b, u, opts, &st)
+		p, err := c.fetchPage(ctx, b, u, opts, c.cfg.MaxBlobBytes-total, &st)
 		if p != nil {
 			pages = append(pages, p)
 		}
 		if err != nil {
 			return st, fmt.Errorf("api: fetching blob %s (%s): %w", b.ContentID, b.ContentType, err)
+		}
+		total += p.sp.n
+		if p.malformed != "" && st.Malformed == "" {
+			st.Malformed = p.malformed
 		}
 		next = ""
 		if p.next != "" {
@@ -140,25 +170,8 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 		}
 	}
 	for _, p := range pages {
-		r, err := p.sp.reader()
-		if err != nil {
+		if err := c.handOn(b, p, &st, fn); err != nil {
 			return st, err
-		}
-		var pos int64
-		for i := 0; i+1 < len(p.offsets); i += 2 {
-			start, end := p.offsets[i], p.offsets[i+1]
-			if _, err := io.CopyN(io.Discard, r, start-pos); err != nil {
-				return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
-			}
-			rec := make([]byte, end-start)
-			if _, err := io.ReadFull(r, rec); err != nil {
-				return st, fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
-			}
-			pos = end
-			if err := fn(rec, st.Records); err != nil {
-				return st, fmt.Errorf("api: blob %s record %d: %w", b.ContentID, st.Records, err)
-			}
-			st.Records++
 		}
 	}
 	return st, nil
@@ -167,12 +180,12 @@ func (c *Client) FetchBlobWith(ctx context.Context, b ContentBlob, opts FetchOpt
 // maxBlobPages bounds the NextPageUri chain of one blob.
 const maxBlobPages = 1000
 
-// blobPage is one fetched page of a blob: its body in a spool, its elements'
-// offsets, and the NextPageUri it named.
+// blobPage is one fetched page of a blob: its body in a spool, the NextPageUri it
+// named, and why it is malformed when it was salvaged.
 type blobPage struct {
-	sp      *spool
-	offsets []int64
-	next    string
+	sp        *spool
+	next      string
+	malformed string
 }
 
 // contentURL is where b is fetched from: its contentUri when that is on the API
@@ -195,16 +208,22 @@ func (c *Client) contentURL(b ContentBlob) (string, error) {
 // redactURL drops a URL's query string (for logs and errors).
 func redactURL(s string) string { return stripQuery(s) }
 
+// salvageNow stops the retries of a malformed body that arrived identical twice.
+type salvageNow struct{ err error }
+
+func (s *salvageNow) Error() string { return s.err.Error() }
+func (s *salvageNow) Unwrap() error { return s.err }
+
 // fetchPage downloads one page of b at u (PublisherIdentifier included) into a
-// spool, retrying a body cut short or malformed; st.Attempts counts the tries.
-func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts FetchOptions, st *BlobStats) (*blobPage, error) {
+// spool of at most limit bytes, retrying a body cut short or malformed;
+// st.Attempts counts the tries.
+func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts FetchOptions, limit int64, st *BlobStats) (*blobPage, error) {
 	var sp *spool
-	var offsets []int64
 	var next string
-	// Hashes of the last two whole bodies that were malformed, for Salvage.
-	var malformedSums [2]string
+	lastMalformed := "" // hash of the last whole body that was malformed, for Salvage
 	err := c.do(ctx, request{method: http.MethodGet, url: u, what: "fetching blob", contentType: b.ContentType, retryNotFound: true,
-		attrs: []slog.Attr{slog.String("content_type", b.ContentType), slog.String("blob", b.ContentID)}},
+		timeout: c.cfg.BlobTimeout,
+		attrs:   []slog.Attr{slog.String("content_type", b.ContentType), slog.String("blob", b.ContentID)}},
 		func(resp *http.Response) error {
 			st.Attempts++
 			if sp != nil {
@@ -215,40 +234,112 @@ func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts Fe
 			if next == "" {
 				next = strings.TrimSpace(resp.Header.Get("NextPageUrl"))
 			}
-			var err error
-			offsets, err = scanArray(resp.Body, sp)
-			var rb *retryBody
-			if err != nil && opts.Salvage && errors.As(err, &rb) {
-				// Read the rest so the spool holds the whole body, and learn
-				// whether it arrived whole.
-				_, rerr := io.Copy(sp, resp.Body)
-				sum := ""
-				if rerr == nil && sp.err == nil {
-					sum = hex.EncodeToString(sp.hash.Sum(nil))
-				}
-				malformedSums = [2]string{malformedSums[1], sum}
-			} else {
-				malformedSums = [2]string{}
+			body := &capReader{r: resp.Body, limit: limit}
+			_, err := scanArray(newByteReader(io.TeeReader(body, sp), nil), nil)
+			if err == nil && sp.err != nil {
+				err = fmt.Errorf("api: spooling blob: %w", sp.err)
 			}
+			var rb *retryBody
+			if err == nil || !opts.Salvage || !errors.As(err, &rb) {
+				lastMalformed = ""
+				return err
+			}
+			// Read the rest so the spool holds the whole body, and learn whether it
+			// arrived whole.
+			if _, rerr := io.Copy(sp, body); rerr != nil || sp.err != nil {
+				lastMalformed = ""
+				if errors.Is(rerr, ErrBlobTooLarge) {
+					return rerr
+				}
+				return err
+			}
+			sum := hex.EncodeToString(sp.hash.Sum(nil))
+			if sum == lastMalformed {
+				return &salvageNow{err}
+			}
+			lastMalformed = sum
 			return err
 		})
-	if err != nil && opts.Salvage && errors.Is(err, ErrMalformedBlob) && ctx.Err() == nil &&
-		malformedSums[1] != "" && malformedSums[0] == malformedSums[1] {
-		reason := err.Error()
-		if rb := (*retryBody)(nil); errors.As(err, &rb) {
-			reason = rb.Error()
+	malformed := ""
+	if sn := (*salvageNow)(nil); errors.As(err, &sn) && ctx.Err() == nil {
+		malformed = sn.err.Error()
+		if rb := (*retryBody)(nil); errors.As(sn.err, &rb) {
+			malformed = rb.Error()
 		}
-		offsets, err = salvage(sp)
-		if err == nil {
-			st.Malformed = reason
-			c.log.Warn("blob body still malformed after every retry, identical each time: handing on what it holds",
-				"content_type", b.ContentType, "blob", b.ContentID, "bytes", sp.n, "elements", len(offsets)/2, "reason", reason)
-		}
+		err = nil
+		c.log.Warn("blob body malformed twice, identical each time: handing on what it holds",
+			"content_type", b.ContentType, "blob", b.ContentID, "bytes", sp.n, "reason", malformed)
 	}
 	if sp == nil {
 		return nil, err
 	}
-	return &blobPage{sp: sp, offsets: offsets, next: next}, err
+	return &blobPage{sp: sp, next: next, malformed: malformed}, err
+}
+
+// elements calls emit with the [start,end) offsets of each element of a page, read
+// through br: split strictly, or loosely when the page was salvaged. whole says a
+// salvaged page is not one array: its whole body is its one element.
+func (p *blobPage) elements(br *byteReader, emit func(start, end int64) error) (whole bool, err error) {
+	if p.malformed == "" {
+		_, err := scanArray(br, emit)
+		if errors.Is(err, ErrMalformedBlob) {
+			err = fmt.Errorf("reading the spooled body: %w", err)
+		}
+		return false, err
+	}
+	// A first loose pass without capture says whether the body is one array.
+	r, err := p.sp.reader()
+	if err != nil {
+		return false, err
+	}
+	if complete, _ := looseArray(newByteReader(r, nil), func(_, _ int64) error { return nil }); complete {
+		_, err := looseArray(br, emit)
+		return false, err
+	}
+	br.begin()
+	br.skipAll()
+	br.end()
+	return true, emit(0, p.sp.n)
+}
+
+// handOn reads a page's spooled body again and hands each element to fn, or to
+// st.Oversized when it is over the record limit.
+func (c *Client) handOn(b ContentBlob, p *blobPage, st *BlobStats, fn func(rec json.RawMessage, index int) error) error {
+	r, err := p.sp.reader()
+	if err != nil {
+		return fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+	}
+	capt := &capture{max: c.cfg.MaxRecordBytes}
+	var fnErr error
+	_, err = p.elements(newByteReader(r, capt), func(_, _ int64) error {
+		i := st.Records
+		st.Records++
+		if capt.oversized() {
+			st.Oversized = append(st.Oversized, OversizedRecord{Index: i, Bytes: capt.size, SHA256: capt.sum(),
+				Head: capt.buf, Limit: c.cfg.MaxRecordBytes})
+			c.log.Warn("record over max_record_bytes not handed on", "content_type", b.ContentType, "blob", b.ContentID,
+				"ordinal", i, "bytes", capt.size)
+			capt.reset()
+			return nil
+		}
+		rec := capt.buf
+		if p.malformed != "" {
+			rec = bytes.TrimRight(rec, " \t\r\n")
+		}
+		if rec == nil {
+			rec = []byte{}
+		}
+		capt.reset()
+		if err := fn(rec, i); err != nil {
+			fnErr = fmt.Errorf("api: blob %s record %d: %w", b.ContentID, i, err)
+			return fnErr
+		}
+		return nil
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
+	}
+	return err
 }
 
 // archivePages writes the body as received: a one-page blob byte for byte, a
@@ -267,165 +358,34 @@ func archivePages(w io.Writer, pages []*blobPage) error {
 	bw.WriteByte('[')
 	first := true
 	for _, p := range pages {
+		// One reader finds the elements, another copies their bytes.
+		scan, err := p.sp.reader()
+		if err != nil {
+			return err
+		}
 		r, err := p.sp.reader()
 		if err != nil {
 			return err
 		}
 		var pos int64
-		for i := 0; i+1 < len(p.offsets); i += 2 {
-			if _, err := io.CopyN(io.Discard, r, p.offsets[i]-pos); err != nil {
+		_, err = p.elements(newByteReader(scan, nil), func(start, end int64) error {
+			if _, err := io.CopyN(io.Discard, r, start-pos); err != nil {
 				return err
 			}
 			if !first {
 				bw.WriteByte(',')
 			}
 			first = false
-			if _, err := io.CopyN(bw, r, p.offsets[i+1]-p.offsets[i]); err != nil {
-				return err
-			}
-			pos = p.offsets[i+1]
+			pos = end
+			_, err := io.CopyN(bw, r, end-start)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	bw.WriteString("]\n")
 	return bw.Flush()
-}
-
-// scanArray copies body into sp while checking it is exactly one JSON array
-// (whitespace around allowed), and returns the [start,end) byte offsets of
-// each element. A malformed or truncated body is a *retryBody wrapping
-// ErrMalformedBlob.
-func scanArray(body io.Reader, sp *spool) ([]int64, error) {
-	bad := func(format string, a ...any) error {
-		return &retryBody{fmt.Errorf("%w: %s", ErrMalformedBlob, fmt.Sprintf(format, a...))}
-	}
-	tee := io.TeeReader(body, sp)
-	dec := json.NewDecoder(tee)
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, bad("reading start of body: %v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, bad("body starts with %v, not an array", tok)
-	}
-	var offsets []int64
-	for dec.More() {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bad("element %d: %v", len(offsets)/2, err)
-		}
-		end := dec.InputOffset()
-		offsets = append(offsets, end-int64(len(raw)), end)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return nil, bad("after element %d: unterminated array (%v)", len(offsets)/2, err)
-	}
-	// The rest must be whitespace; reading it through tee also detects a
-	// body cut short of its Content-Length.
-	rest := io.MultiReader(dec.Buffered(), tee)
-	buf := make([]byte, 4096)
-	for {
-		n, err := rest.Read(buf)
-		if len(bytes.TrimSpace(buf[:n])) > 0 {
-			return nil, bad("data after the array")
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, bad("reading body: %v", err)
-		}
-	}
-	if sp.err != nil {
-		return nil, fmt.Errorf("api: spooling blob: %w", sp.err)
-	}
-	return offsets, nil
-}
-
-// salvage returns the element offsets of a malformed body kept in sp: those of a
-// complete top-level array split loosely (see looseArray), else the whole body as
-// one element.
-func salvage(sp *spool) ([]int64, error) {
-	if sp.err != nil {
-		return nil, fmt.Errorf("api: spooling blob: %w", sp.err)
-	}
-	r, err := sp.reader()
-	if err != nil {
-		return nil, err
-	}
-	if offsets, ok := looseArray(r); ok {
-		return offsets, nil
-	}
-	return []int64{0, sp.n}, nil
-}
-
-// looseArray splits a body that is a top-level JSON array into its elements without
-// requiring them to be valid JSON: it only tracks strings (with escapes) and bracket
-// depth, so an element with a syntax error still ends at the next comma or bracket at
-// depth 0. It returns the [start,end) offsets of each non-empty element, and false
-// when the body is not one complete array (with only whitespace around it).
-func looseArray(r io.Reader) ([]int64, bool) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var offsets []int64
-	pos, start, last := int64(-1), int64(-1), int64(-1)
-	depth := 0
-	opened, closed, inString, escaped := false, false, false, false
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			break
-		}
-		pos++
-		space := c == ' ' || c == '\t' || c == '\n' || c == '\r'
-		switch {
-		case closed:
-			if !space {
-				return nil, false
-			}
-			continue
-		case !opened:
-			if space {
-				continue
-			}
-			if c != '[' {
-				return nil, false
-			}
-			opened = true
-			continue
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			last = pos
-			continue
-		case space:
-			continue
-		case depth == 0 && (c == ',' || c == ']'):
-			if start >= 0 {
-				offsets = append(offsets, start, last+1)
-				start = -1
-			}
-			closed = c == ']'
-			continue
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth--; depth < 0 {
-				return nil, false
-			}
-		}
-		if start < 0 {
-			start = pos
-		}
-		last = pos
-	}
-	return offsets, closed
 }
 
 // spool keeps a body in memory up to limit bytes, then in a temp file.
@@ -471,10 +431,8 @@ func (s *spool) reader() (io.Reader, error) {
 	if s.f == nil {
 		return bytes.NewReader(s.mem.Bytes()), nil
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return bufio.NewReaderSize(s.f, 256<<10), nil
+	// A section reader per call: readers of one spool are independent.
+	return bufio.NewReaderSize(io.NewSectionReader(s.f, 0, s.n), 256<<10), nil
 }
 
 func (s *spool) Close() {

@@ -94,6 +94,23 @@ type Config struct {
 	SpoolMemory int
 	SpoolDir    string
 
+	// MaxBlobBytes bounds a blob body (all its pages), counted decompressed as it
+	// is read (a gzip body is counted as it inflates), and so the spool; default
+	// 256 MiB. A larger body fails with ErrBlobTooLarge after one attempt.
+	MaxBlobBytes int64
+	// MaxRecordBytes bounds one element of a blob; default 8 MiB. A larger element is
+	// not handed on but described in BlobStats.Oversized (its first 64 KiB, size and
+	// sha256), and the rest of the blob is handed on.
+	MaxRecordBytes int
+	// IdleTimeout cuts an attempt whose answer sends no byte for so long (it is
+	// retried); default 60s.
+	IdleTimeout time.Duration
+	// BlobTimeout is the deadline of one blob download attempt; a blob whose
+	// attempts time out gets two of them; default 2m.
+	BlobTimeout time.Duration
+	// MaxListingPages bounds the pages of one listing window; default 10000.
+	MaxListingPages int
+
 	Now func() time.Time // clock; default time.Now
 }
 
@@ -190,6 +207,21 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.StartWaitMax <= 0 {
 		cfg.StartWaitMax = 5 * time.Minute
+	}
+	if cfg.MaxBlobBytes <= 0 {
+		cfg.MaxBlobBytes = DefaultMaxBlobBytes
+	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.BlobTimeout <= 0 {
+		cfg.BlobTimeout = DefaultBlobTimeout
+	}
+	if cfg.MaxListingPages <= 0 {
+		cfg.MaxListingPages = DefaultMaxListingPages
 	}
 	if cfg.LookBackMargin <= 0 {
 		cfg.LookBackMargin = 15 * time.Minute
@@ -322,6 +354,9 @@ type request struct {
 	// 404 is not the service saying the blob is gone, AF20050/AF20051 are).
 	retryNotFound bool
 	attrs         []slog.Attr // content_type, blob…
+	// timeout is the deadline of each attempt (0: none); a request whose attempts
+	// time out is tried blobTimeoutTries times in all.
+	timeout time.Duration
 }
 
 // retryBody marks a 2xx response whose body was incomplete or malformed: the
@@ -333,9 +368,13 @@ func (r *retryBody) Unwrap() error { return r.err }
 
 // do runs r with rate limiting, authentication, retries and back-off. handle
 // reads a 2xx response; returning a *retryBody asks for the request again.
+//
+// Each attempt has its own context, cut when r.timeout passes or the answer sends no
+// byte for Config.IdleTimeout: whatever then fails is retried as a stallError
+// (ErrTimeout), at most blobTimeoutTries times when r.timeout is set.
 func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) error) error {
 	cleanURL := stripQuery(r.url)
-	authRetries := 0
+	authRetries, stalls := 0, 0
 	var last error
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
@@ -351,7 +390,15 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 		if r.body != nil {
 			body = bytes.NewReader(r.body)
 		}
-		req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+		a := newAttempt(ctx, r.timeout, r.what)
+		defer a.release() // at most MaxRetries+3 attempts are held until do returns
+		stalled := func() error {
+			if se := a.stalled(); se != nil && ctx.Err() == nil {
+				return fmt.Errorf("api: %s %s: %w", r.method, cleanURL, se)
+			}
+			return nil
+		}
+		req, err := http.NewRequestWithContext(a.ctx, r.method, r.url, body)
 		if err != nil {
 			return fmt.Errorf("api: %s: %w", r.what, err)
 		}
@@ -361,12 +408,19 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			req.Header.Set("Content-Type", "application/json")
 		}
 		resp, err := c.hc.Do(req)
+		if err == nil {
+			resp.Body = a.watch(resp.Body, c.cfg.IdleTimeout)
+		}
 		var retryAfter time.Duration
 		exactWait := false
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if se := stalled(); se != nil {
+				last = se
+				break
 			}
 			if re, ok := redirectErr(err); ok {
 				// Final for this call: retrying would meet the same redirect.
@@ -432,13 +486,22 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			var rb *retryBody
-			if err == nil || !errors.As(err, &rb) {
+			se := stalled()
+			if err == nil || (!errors.As(err, &rb) && se == nil) {
 				return err
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			last = err
+			if se != nil {
+				last = se
+			}
+		}
+		if IsTimeout(last) && r.timeout > 0 {
+			if stalls++; stalls >= blobTimeoutTries {
+				return fmt.Errorf("api: %s: giving up after %d tries that timed out: %w", r.what, stalls, last)
+			}
 		}
 		if attempt > c.cfg.MaxRetries {
 			return fmt.Errorf("api: %s: giving up after %d attempts: %w", r.what, attempt, last)

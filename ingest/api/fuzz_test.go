@@ -3,13 +3,13 @@ package api
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // seedBlobBodies adds blob-shaped inputs from ../shared/corpus (when present): each record
@@ -61,21 +61,32 @@ func seedBlobBodies(f *testing.F) {
 }
 
 // FuzzBlobDecoder feeds arbitrary bodies to the blob decoder (scanArray) and to the
-// salvage splitter (looseArray). Neither may panic; scanArray either accepts a body whose
-// elements are exactly those encoding/json finds, or refuses it with ErrMalformedBlob;
-// looseArray agrees with scanArray on every body scanArray accepts, and its offsets
-// always lie inside the body, in order.
+// salvage splitter (looseArray), through a reader that hands out a few bytes at a time
+// so every chunk boundary is crossed. Neither may panic; scanArray either accepts a
+// body whose elements are exactly those encoding/json finds (offsets and captured
+// bytes), or refuses it with ErrMalformedBlob; looseArray agrees with scanArray on
+// every body scanArray accepts.
 func FuzzBlobDecoder(f *testing.F) {
 	seedBlobBodies(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sp := &spool{limit: 1 << 20, hash: sha256.New()}
-		defer sp.Close()
-		offsets, err := scanArray(bytes.NewReader(body), sp)
-		if sp.n != int64(len(body)) && err == nil {
-			t.Fatalf("spooled %d bytes of %d", sp.n, len(body))
-		}
-		loose, complete := looseArray(bytes.NewReader(body))
-		checkOffsets(t, loose, len(body))
+		var offsets []int64
+		var got [][]byte
+		capt := &capture{max: 1 << 20}
+		br := newByteReader(iotest.HalfReader(bytes.NewReader(body)), capt)
+		br.buf = make([]byte, 7)
+		n, err := scanArray(br, func(start, end int64) error {
+			offsets = append(offsets, start, end)
+			got = append(got, capt.buf)
+			return nil
+		})
+		var loose [][]byte
+		lc := &capture{max: 1 << 20}
+		lr := newByteReader(bytes.NewReader(body), lc)
+		lr.buf = make([]byte, 5)
+		complete, _ := looseArray(lr, func(_, _ int64) error {
+			loose = append(loose, bytes.TrimRight(lc.buf, " \t\r\n"))
+			return nil
+		})
 		if err != nil {
 			if !errors.Is(err, ErrMalformedBlob) {
 				t.Fatalf("error %v does not wrap ErrMalformedBlob", err)
@@ -87,21 +98,21 @@ func FuzzBlobDecoder(f *testing.F) {
 		if err := json.Unmarshal(body, &want); err != nil {
 			t.Fatalf("scanArray accepted a body encoding/json refuses: %v", err)
 		}
-		if len(want) != len(offsets)/2 {
-			t.Fatalf("scanArray found %d elements, encoding/json %d", len(offsets)/2, len(want))
+		if len(want) != n || len(want) != len(got) {
+			t.Fatalf("scanArray found %d elements (%d captured), encoding/json %d", n, len(got), len(want))
 		}
 		for i := range want {
-			got := body[offsets[2*i]:offsets[2*i+1]]
-			if !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want[i])) {
-				t.Fatalf("element %d: %q, encoding/json has %q", i, got, want[i])
+			at := body[offsets[2*i]:offsets[2*i+1]]
+			if !bytes.Equal(at, bytes.TrimSpace(want[i])) || !bytes.Equal(got[i], at) {
+				t.Fatalf("element %d: %q (captured %q), encoding/json has %q", i, at, got[i], want[i])
 			}
 		}
-		if !complete || len(loose) != len(offsets) {
-			t.Fatalf("looseArray (complete=%v, %d offsets) disagrees with scanArray (%d) on a valid body", complete, len(loose), len(offsets))
+		if !complete || len(loose) != n {
+			t.Fatalf("looseArray (complete=%v, %d elements) disagrees with scanArray (%d) on a valid body", complete, len(loose), n)
 		}
 		for i := range loose {
-			if loose[i] != offsets[i] {
-				t.Fatalf("looseArray offset %d is %d, scanArray's %d", i, loose[i], offsets[i])
+			if !bytes.Equal(loose[i], got[i]) {
+				t.Fatalf("looseArray element %d is %q, scanArray's %q", i, loose[i], got[i])
 			}
 		}
 	})
