@@ -124,7 +124,7 @@ func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.Cont
 		chunk := listed[i:min(i+knownChunk, len(listed))]
 		ids := make([]string, len(chunk))
 		for j, b := range chunk {
-			ids[j] = b.ContentID
+			ids[j], _ = contentKey(b.ContentID)
 		}
 		var known map[string]bool
 		err := retryDB(ctx, func() (err error) {
@@ -135,7 +135,7 @@ func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.Cont
 			return nil, err
 		}
 		for _, b := range chunk {
-			if !known[b.ContentID] {
+			if key, _ := contentKey(b.ContentID); !known[key] {
 				todo = append(todo, b)
 			}
 		}
@@ -146,18 +146,21 @@ func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.Cont
 // fetch downloads one blob and normalizes its records.
 func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog.Logger) (fetched, error) {
 	now := r.o.Now().UTC()
-	src := normalize.Source{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID, IngestedAt: now}
+	key, note := contentKey(b.ContentID)
+	src := normalize.Source{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key, IngestedAt: now}
 	var arch *archiveFile
 	if r.o.ArchiveDir != "" {
+		kb := b
+		kb.ContentID = key
 		var err error
-		if arch, err = createArchive(r.o.ArchiveDir, u.tenant.Name, u.contentType, b); err != nil {
+		if arch, err = createArchive(r.o.ArchiveDir, u.tenant.Name, u.contentType, kb); err != nil {
 			return fetched{}, err
 		}
 		defer arch.abort()
 	}
 	f := fetched{blob: schema.Blob{
-		TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID, ContentURI: b.ContentURI,
-		Created: b.Created, Expiration: b.Expiration, Status: schema.BlobLoaded, LoadedAt: now,
+		TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key, ContentURI: b.ContentURI,
+		Created: b.Created, Expiration: b.Expiration, Status: schema.BlobLoaded, LoadedAt: now, Reason: note,
 	}}
 	var archive io.Writer
 	if arch != nil {
@@ -169,7 +172,7 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 			q := normalize.Quarantine(raw, i, err)
 			log.Warn("record quarantined", "blob", b.ContentID, "ordinal", i, "reason", q.Reason)
 			f.quarantined = append(f.quarantined, sink.QuarantinedRecord{Quarantined: q,
-				TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID})
+				TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key})
 			return nil
 		}
 		f.records = append(f.records, rec)
@@ -183,6 +186,14 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 			return fetched{}, fmt.Errorf("archiving blob %s: %w", b.ContentID, err)
 		}
 	}
+	for _, o := range stats.Oversized {
+		// Too large to hold as a record: kept with its head, size and hash, so it is
+		// accounted for, and the rest of its blob loads.
+		q := normalize.Quarantine(o.Head, o.Index, errors.New(o.Reason()))
+		log.Warn("record quarantined", "blob", b.ContentID, "ordinal", o.Index, "reason", q.Reason)
+		f.quarantined = append(f.quarantined, sink.QuarantinedRecord{Quarantined: q,
+			TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key})
+	}
 	f.blob.SHA256, f.blob.Bytes, f.blob.Records = stats.SHA256, stats.Bytes, stats.Records
 	f.blob.Quarantined = len(f.quarantined)
 	if stats.Malformed != "" {
@@ -190,7 +201,7 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 		// is quarantined with the body's problem in its reason, and the ledger says so.
 		log.Warn("blob body is malformed; its valid records are loaded and the rest quarantined",
 			"blob", b.ContentID, "reason", stats.Malformed, "quarantined", len(f.quarantined))
-		f.blob.Reason = "malformed body: " + stats.Malformed
+		f.blob.Reason = withNote(note, "malformed body: "+stats.Malformed)
 		for i := range f.quarantined {
 			f.quarantined[i].Reason = "malformed blob body (" + stats.Malformed + "): " + f.quarantined[i].Reason
 		}
@@ -206,9 +217,10 @@ func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err 
 		status = schema.BlobExpired
 	}
 	log.Error("blob not loaded", "blob", b.ContentID, "status", status, "err", err)
-	mark := schema.Blob{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: b.ContentID,
+	key, note := contentKey(b.ContentID)
+	mark := schema.Blob{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key,
 		ContentURI: b.ContentURI, Created: b.Created, Expiration: b.Expiration, Status: status,
-		Reason: err.Error(), LoadedAt: r.o.Now().UTC()}
+		Reason: withNote(note, err.Error()), LoadedAt: r.o.Now().UTC()}
 	// The ledger row is what status shows: retry a transient refusal (a deadlock
 	// between concurrent marks on MariaDB, a dropped connection) before giving up.
 	mctx := context.WithoutCancel(ctx)
