@@ -168,7 +168,13 @@ func clientFor(t config.Tenant, cfg *config.Config, log *slog.Logger) (*api.Clie
 		LoginURL:     t.LoginURL,
 		PublisherID:  t.PublisherID,
 		RateLimit:    cfg.Ingest.RateLimit,
-		Logger:       log.With("tenant", t.Name),
+
+		MaxBlobBytes:    cfg.Ingest.MaxBlobBytes.Bytes(),
+		MaxRecordBytes:  int(cfg.Ingest.MaxRecordBytes.Bytes()),
+		IdleTimeout:     cfg.Ingest.IdleTimeout.Std(),
+		BlobTimeout:     cfg.Ingest.BlobTimeout.Std(),
+		MaxListingPages: cfg.Ingest.MaxListingPages,
+		Logger:          log.With("tenant", t.Name),
 	}
 	if t.CertificateFile != "" {
 		cert, err := api.LoadCertificate(t.CertificateFile, t.PrivateKeyFile, t.CertificatePassword.Reveal())

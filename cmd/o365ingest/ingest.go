@@ -150,6 +150,7 @@ func ingestOptions(env *Env, only []string, command string) (*config.Config, pip
 		BatchRecords:       cfg.Ingest.BatchRecords,
 		ArchiveDir:         cfg.Ingest.ArchiveDir,
 		StartSubscriptions: cfg.Ingest.StartSubscriptions,
+		MaxListed:          cfg.Ingest.MaxListingEntries,
 	}, 0
 }
 

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -54,7 +56,13 @@ func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) 
 	var subs []Subscription
 	err := c.do(ctx, request{method: http.MethodGet, url: u, what: "listing subscriptions"}, func(resp *http.Response) error {
 		subs = nil
-		if err := json.NewDecoder(resp.Body).Decode(&subs); err != nil {
+		// Five content types: a megabyte is far more than a real answer, and read
+		// whole it decodes in linear time.
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return &retryBody{fmt.Errorf("reading subscription list: %w", err)}
+		}
+		if err := json.Unmarshal(data, &subs); err != nil {
 			return &retryBody{fmt.Errorf("decoding subscription list: %w", err)}
 		}
 		return nil
@@ -137,9 +145,25 @@ func ParseAPITime(s string) (time.Time, error) {
 // one window of at most MaxWindow (24 h minus a minute), following every NextPageUri page. Start is
 // rounded down and end up to whole seconds.
 func (c *Client) ListContent(ctx context.Context, contentType string, start, end time.Time) ([]ContentBlob, error) {
+	var out []ContentBlob
+	err := c.listWindow(ctx, contentType, start, end, func(page []ContentBlob) error {
+		out = append(out, page...)
+		return nil
+	})
+	return out, err
+}
+
+// ErrTooManyPages is returned (wrapped) when one listing window takes more than
+// Config.MaxListingPages pages.
+var ErrTooManyPages = errors.New("too many listing pages")
+
+// listWindow lists one window as ListContent does, handing each page to fn as it
+// arrives; an error of fn stops the listing and is returned as it is. A page
+// is at most maxListingPageBytes, a window at most Config.MaxListingPages pages.
+func (c *Client) listWindow(ctx context.Context, contentType string, start, end time.Time, fn func([]ContentBlob) error) error {
 	start, end = start.UTC().Truncate(time.Second), ceilSecond(end.UTC())
 	if !start.Before(end) || end.Sub(start) > MaxWindow {
-		return nil, fmt.Errorf("api: listing %s: window %s..%s must be non-empty and at most %s", contentType, start.Format(time.RFC3339), end.Format(time.RFC3339), MaxWindow)
+		return fmt.Errorf("api: listing %s: window %s..%s must be non-empty and at most %s", contentType, start.Format(time.RFC3339), end.Format(time.RFC3339), MaxWindow)
 	}
 	q := url.Values{}
 	q.Set("contentType", contentType)
@@ -148,11 +172,13 @@ func (c *Client) ListContent(ctx context.Context, contentType string, start, end
 	q.Set("PublisherIdentifier", c.cfg.PublisherID)
 	next := c.feedRoot + "/subscriptions/content?" + q.Encode()
 	window := start.Format("2006-01-02T15:04Z") + "/" + end.Sub(start).String()
-	var out []ContentBlob
 	seen := map[string]bool{}
 	for page := 1; next != ""; page++ {
-		if seen[next] || page > 100000 {
-			return out, fmt.Errorf("api: listing %s %s: the service keeps returning the same next page", contentType, window)
+		if seen[next] {
+			return fmt.Errorf("api: listing %s %s: the service keeps returning the same next page", contentType, window)
+		}
+		if page > c.cfg.MaxListingPages {
+			return fmt.Errorf("api: listing %s %s: %w: more than %d in one window (max_listing_pages)", contentType, window, ErrTooManyPages, c.cfg.MaxListingPages)
 		}
 		seen[next] = true
 		var entries []listingEntry
@@ -161,7 +187,16 @@ func (c *Client) ListContent(ctx context.Context, contentType string, start, end
 			attrs: []slog.Attr{slog.String("content_type", contentType), slog.String("window", window), slog.Int("page", page)}},
 			func(resp *http.Response) error {
 				entries = nil
-				if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+				// Read whole, then decoded: json.Unmarshal is linear in the page,
+				// where a Decoder reading chunks is not (see scan.go).
+				data, err := io.ReadAll(io.LimitReader(resp.Body, maxListingPageBytes+1))
+				if err != nil {
+					return &retryBody{fmt.Errorf("reading content listing: %w", err)}
+				}
+				if len(data) > maxListingPageBytes {
+					return fmt.Errorf("content listing page larger than %s", byteSize(maxListingPageBytes))
+				}
+				if err := json.Unmarshal(data, &entries); err != nil {
 					return &retryBody{fmt.Errorf("decoding content listing: %w", err)}
 				}
 				// Header.Get canonicalises: it finds NextPageUri in any casing.
@@ -172,8 +207,9 @@ func (c *Client) ListContent(ctx context.Context, contentType string, start, end
 				return nil
 			})
 		if err != nil {
-			return out, fmt.Errorf("api: listing %s %s: %w", contentType, window, err)
+			return fmt.Errorf("api: listing %s %s: %w", contentType, window, err)
 		}
+		out := make([]ContentBlob, 0, len(entries))
 		for _, e := range entries {
 			b := ContentBlob{ContentType: e.ContentType, ContentID: e.ContentID, ContentURI: e.ContentURI}
 			if b.ContentType == "" {
@@ -183,17 +219,21 @@ func (c *Client) ListContent(ctx context.Context, contentType string, start, end
 			b.Expiration, _ = ParseAPITime(e.ContentExpiration)
 			out = append(out, b)
 		}
+		entries = nil
+		if err := fn(out); err != nil {
+			return err
+		}
 		next = ""
 		if nextURI = strings.TrimSpace(nextURI); nextURI != "" {
 			if err := c.sameOrigin(nextURI); err != nil {
-				return out, fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
+				return fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
 			}
 			if next, err = c.withPublisher(nextURI); err != nil {
-				return out, fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
+				return fmt.Errorf("api: listing %s %s: NextPageUri: %w", contentType, window, err)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func ceilSecond(t time.Time) time.Time {
@@ -208,29 +248,42 @@ func ceilSecond(t time.Time) time.Time {
 // API's 7-day look-back (by the server's clock when known) plus
 // Config.LookBackMargin; a range entirely older than that returns nothing.
 func (c *Client) ListRange(ctx context.Context, contentType string, from, to time.Time) ([]ContentBlob, error) {
-	oldest := c.ServerTime().Add(-LookBack + c.cfg.LookBackMargin)
-	if from.Before(oldest) {
-		from = oldest
-	}
-	from, to = from.UTC().Truncate(time.Second), ceilSecond(to.UTC())
 	var out []ContentBlob
 	seen := map[string]bool{}
-	for s := from; s.Before(to); s = s.Add(MaxWindow) {
-		e := s.Add(MaxWindow)
-		if e.After(to) {
-			e = to
-		}
-		blobs, err := c.ListContent(ctx, contentType, s, e)
-		if err != nil {
-			return out, err
-		}
-		for _, b := range blobs {
+	err := c.ListPages(ctx, contentType, from, to, func(page []ContentBlob) error {
+		for _, b := range page {
 			if !seen[b.ContentID] {
 				seen[b.ContentID] = true
 				out = append(out, b)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
 	slices.SortStableFunc(out, func(a, b ContentBlob) int { return a.Created.Compare(b.Created) })
 	return out, nil
+}
+
+// ListPages lists [from, to) as ListRange does, but hands each page to fn as it
+// arrives, windows oldest first, so that a caller can keep only what it needs (the
+// blobs its ledger lacks) instead of every entry of the range. Pages are not
+// de-duplicated. An error of fn stops the listing and is returned as it is.
+func (c *Client) ListPages(ctx context.Context, contentType string, from, to time.Time, fn func([]ContentBlob) error) error {
+	oldest := c.ServerTime().Add(-LookBack + c.cfg.LookBackMargin)
+	if from.Before(oldest) {
+		from = oldest
+	}
+	from, to = from.UTC().Truncate(time.Second), ceilSecond(to.UTC())
+	for s := from; s.Before(to); s = s.Add(MaxWindow) {
+		e := s.Add(MaxWindow)
+		if e.After(to) {
+			e = to
+		}
+		if err := c.listWindow(ctx, contentType, s, e, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -120,6 +120,9 @@ func (c *capture) write(p []byte) {
 	c.size += int64(len(p))
 	if c.h != nil {
 		c.h.Write(p)
+		if len(c.buf) < headBytes {
+			c.buf = append(c.buf, p[:min(len(p), headBytes-len(c.buf))]...)
+		}
 		return
 	}
 	if len(c.buf)+len(p) <= c.max {

@@ -49,6 +49,13 @@ const (
 	DefaultBatchRecords = 5000
 	DefaultRateLimit    = 2000
 	DefaultSQLiteDSN    = "o365.db"
+
+	DefaultMaxBlobBytes      = Size(256 << 20)
+	DefaultMaxRecordBytes    = Size(8 << 20)
+	DefaultIdleTimeout       = Duration(60 * time.Second)
+	DefaultBlobTimeout       = Duration(2 * time.Minute)
+	DefaultMaxListingPages   = 10000
+	DefaultMaxListingEntries = 100000
 )
 
 // ContentTypes returns the five Management Activity API content types, in the
@@ -160,6 +167,27 @@ type Ingest struct {
 	RateLimit int `yaml:"rate_limit" json:"rate_limit"`
 	// StartSubscriptions starts missing content-type subscriptions, default true.
 	StartSubscriptions bool `yaml:"start_subscriptions" json:"start_subscriptions"`
+	// MaxBlobBytes bounds one blob body, counted decompressed (and so its temp
+	// spool file): 1MiB to 4GiB, default 256MiB. A larger body fails with the
+	// reason after one download per run.
+	MaxBlobBytes Size `yaml:"max_blob_bytes" json:"max_blob_bytes"`
+	// MaxRecordBytes bounds one record: 1KiB to 1GiB and at most max_blob_bytes,
+	// default 8MiB. A larger record is quarantined with its first 64 KiB, size
+	// and sha256; the rest of its blob loads.
+	MaxRecordBytes Size `yaml:"max_record_bytes" json:"max_record_bytes"`
+	// IdleTimeout cuts an answer that sends no byte for so long (it is retried):
+	// 1s to 1h, default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
+	// BlobTimeout is the deadline of one blob download; a blob that times out
+	// gets two tries per run: 1s to 24h, default 2m.
+	BlobTimeout Duration `yaml:"blob_timeout" json:"blob_timeout"`
+	// MaxListingPages bounds the pages of one listing window: 1 to 1000000,
+	// default 10000.
+	MaxListingPages int `yaml:"max_listing_pages" json:"max_listing_pages"`
+	// MaxListingEntries bounds the new blobs one tenant and content type may
+	// hold from its listing in one run: 1 to 10000000, default 100000. A listing
+	// with more stops there; those load and the run reports the rest missing.
+	MaxListingEntries int `yaml:"max_listing_entries" json:"max_listing_entries"`
 }
 
 // Log configures logging.
@@ -194,6 +222,12 @@ func Default() *Config {
 			BatchRecords:       DefaultBatchRecords,
 			RateLimit:          DefaultRateLimit,
 			StartSubscriptions: true,
+			MaxBlobBytes:       DefaultMaxBlobBytes,
+			MaxRecordBytes:     DefaultMaxRecordBytes,
+			IdleTimeout:        DefaultIdleTimeout,
+			BlobTimeout:        DefaultBlobTimeout,
+			MaxListingPages:    DefaultMaxListingPages,
+			MaxListingEntries:  DefaultMaxListingEntries,
 		},
 		Log: Log{Level: "info", Format: "auto"},
 	}

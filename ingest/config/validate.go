@@ -236,6 +236,24 @@ func (c *Config) coreProblems() []Problem {
 	if in.RateLimit <= 0 {
 		add("ingest.rate_limit", "%d: want more than 0 requests per minute", in.RateLimit)
 	}
+	if in.MaxBlobBytes < 1<<20 || in.MaxBlobBytes > 4<<30 {
+		add("ingest.max_blob_bytes", "%s is out of range: want 1MiB to 4GiB", in.MaxBlobBytes)
+	}
+	if in.MaxRecordBytes < 1<<10 || in.MaxRecordBytes > 1<<30 || in.MaxRecordBytes > in.MaxBlobBytes {
+		add("ingest.max_record_bytes", "%s is out of range: want 1KiB to 1GiB, at most max_blob_bytes", in.MaxRecordBytes)
+	}
+	if d := in.IdleTimeout.Std(); d < time.Second || d > time.Hour {
+		add("ingest.idle_timeout", "%s is out of range: want 1s to 1h", in.IdleTimeout)
+	}
+	if d := in.BlobTimeout.Std(); d < time.Second || d > 24*time.Hour {
+		add("ingest.blob_timeout", "%s is out of range: want 1s to 24h", in.BlobTimeout)
+	}
+	if in.MaxListingPages < 1 || in.MaxListingPages > 1_000_000 {
+		add("ingest.max_listing_pages", "%d is out of range: want 1 to 1000000", in.MaxListingPages)
+	}
+	if in.MaxListingEntries < 1 || in.MaxListingEntries > 10_000_000 {
+		add("ingest.max_listing_entries", "%d is out of range: want 1 to 10000000", in.MaxListingEntries)
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

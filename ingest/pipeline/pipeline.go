@@ -87,6 +87,11 @@ type Options struct {
 	// memory (about 8 KB a record, with the garbage collector's headroom), whatever the
 	// size of the backfill.
 	MemoryRecords int
+	// MaxListed bounds the new blobs one unit (tenant and content type) holds from
+	// its listing in a pass (default 100000): with a PageLister source the listing
+	// goes through the ledger page by page and stops there; those load and the pass
+	// reports the unit incomplete.
+	MaxListed int
 	// ArchiveDir, when set, keeps every blob as received under
 	// <ArchiveDir>/<tenant>/<content type>/<yyyy-mm-dd>/<contentId>.json.gz.
 	ArchiveDir string
@@ -245,6 +250,9 @@ func (o *Options) defaults() {
 	}
 	if o.Command == "" {
 		o.Command = "run"
+	}
+	if o.MaxListed <= 0 {
+		o.MaxListed = 100000
 	}
 	if o.Holder == "" {
 		o.Holder = defaultHolder()

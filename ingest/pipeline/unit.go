@@ -53,22 +53,30 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		}()
 	}
 
-	listed, err := u.tenant.Source.ListRange(ctx, u.contentType, from, to)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.fail(fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
+	todo, listed, err := r.list(ctx, u, from, to)
+	var le *ledgerError
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.As(err, &le):
+		r.fail(fmt.Errorf("%s: reading the ledger: %w", u.name(), le.err))
+		return
+	case errors.Is(err, errListingBound):
+		// What was listed loads; the pass says the unit is incomplete, and the next
+		// pass, finding these in the ledger, lists further.
+		r.fail(fmt.Errorf("%s: listing content %s/%s: %w (%d, max_listing_entries); those load now and the next run lists the rest",
+			u.name(), from.Format(time.RFC3339), to.Sub(from), err, r.o.MaxListed))
+	case err != nil:
+		r.fail(fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
+		if _, paged := u.tenant.Source.(PageLister); !paged {
+			return
 		}
-		return
+		// The pages that arrived went through the ledger check: their new blobs load.
 	}
-	sum.BlobsListed = len(listed)
-	todo, err := r.unknown(ctx, u.tenant.TenantID, listed)
-	if err != nil {
-		r.fail(fmt.Errorf("%s: reading the ledger: %w", u.name(), err))
-		return
-	}
-	sum.BlobsSkipped = len(listed) - len(todo)
+	sum.BlobsListed = listed
+	sum.BlobsSkipped = listed - len(todo)
 	sortBlobs(todo)
-	log.Info("listed content", "from", from, "to", to, "blobs", len(listed), "new", len(todo))
+	log.Info("listed content", "from", from, "to", to, "blobs", listed, "new", len(todo))
 	r.report(len(todo), 0, 0)
 	if len(todo) == 0 {
 		return
@@ -115,6 +123,64 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		wg.Wait()
 	}()
 	r.load(ctx, u, results, &sum, log)
+}
+
+// PageLister is a Source that can hand its listing on page by page
+// (api.Client.ListPages); the pipeline then checks each page against the ledger as it
+// arrives and holds only the new blobs, at most Options.MaxListed of them.
+type PageLister interface {
+	ListPages(ctx context.Context, contentType string, from, to time.Time, fn func([]api.ContentBlob) error) error
+}
+
+// errListingBound stops a listing holding Options.MaxListed new blobs.
+var errListingBound = errors.New("listing stopped at the most new blobs one unit may hold")
+
+// ledgerError is a failed ledger lookup during a listing.
+type ledgerError struct{ err error }
+
+func (e *ledgerError) Error() string { return e.err.Error() }
+
+// list returns the blobs of [from, to) the ledger lacks (each once) and how many
+// entries the listing held. With a PageLister the listing goes through the ledger page
+// by page and stops with errListingBound past MaxListed new blobs; what it found
+// until an error is returned with the error.
+func (r *runner) list(ctx context.Context, u unit, from, to time.Time) ([]api.ContentBlob, int, error) {
+	pl, ok := u.tenant.Source.(PageLister)
+	if !ok {
+		all, err := u.tenant.Source.ListRange(ctx, u.contentType, from, to)
+		if err != nil {
+			return nil, 0, err
+		}
+		todo, err := r.unknown(ctx, u.tenant.TenantID, all)
+		if err != nil {
+			return nil, 0, &ledgerError{err}
+		}
+		return todo, len(all), nil
+	}
+	var todo []api.ContentBlob
+	listed := 0
+	held := map[string]bool{}
+	err := pl.ListPages(ctx, u.contentType, from, to, func(page []api.ContentBlob) error {
+		listed += len(page)
+		fresh, err := r.unknown(ctx, u.tenant.TenantID, page)
+		if err != nil {
+			return &ledgerError{err}
+		}
+		for _, b := range fresh {
+			key, _ := contentKey(b.ContentID)
+			if held[key] {
+				listed-- // listed again (windows may overlap on the real service)
+				continue
+			}
+			if len(todo) >= r.o.MaxListed {
+				return errListingBound
+			}
+			held[key] = true
+			todo = append(todo, b)
+		}
+		return nil
+	})
+	return todo, listed, err
 }
 
 // unknown returns the listed blobs the ledger does not mark as loaded or expired.
