@@ -23,7 +23,7 @@ const (
 	DefaultMaxListingPages = 10000
 	// maxListingPageBytes bounds one page of a content listing (a real page of a few
 	// hundred entries is well under a megabyte).
-	maxListingPageBytes = 64 << 20
+	maxListingPageBytes = 16 << 20
 	// blobTimeoutTries is how many attempts a blob download that timed out gets in
 	// one call of FetchBlob.
 	blobTimeoutTries = 2
