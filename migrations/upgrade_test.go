@@ -34,11 +34,11 @@ var gooseDialect = map[string]goose.Dialect{
 
 func gooseProvider(t *testing.T, s sink.Sink) *goose.Provider {
 	t.Helper()
-	fsys, err := migrations.FS(s.Dialect())
+	fsys, err := migrations.FS(s.Handle().Dialect.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := goose.NewProvider(gooseDialect[s.Dialect()], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(gooseDialect[s.Handle().Dialect.Name()], s.Handle().DB, fsys, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestUpgradeFromReleased(t *testing.T) {
 			}
 			records := loadReleased(t, ctx, s)
 
-			ids := sinktest.StoredIDs(t, s.DB())
+			ids := sinktest.StoredIDs(t, s.Handle().DB)
 			before := snapshot(t, ctx, s)
 			views := viewCounts(t, ctx, s)
 			if views["v_signin"] == 0 || views["v_file_activity"] == 0 {
@@ -109,7 +109,7 @@ func TestUpgradeFromReleased(t *testing.T) {
 			if res.Inserted != 0 || res.Duplicates != len(records) {
 				t.Errorf("reloading the corpus after the upgrade: %+v, want every one of %d a duplicate", res, len(records))
 			}
-			if got := sinktest.StoredIDs(t, s.DB()); !slices.Equal(got, ids) {
+			if got := sinktest.StoredIDs(t, s.Handle().DB); !slices.Equal(got, ids) {
 				t.Errorf("after reloading: %d ids stored, %d before the upgrade", len(got), len(ids))
 			}
 		})
@@ -120,8 +120,8 @@ func TestUpgradeFromReleased(t *testing.T) {
 // only the columns version 3 has, as the released binary did, and returns the records.
 func loadReleased(t *testing.T, ctx context.Context, s sink.Sink) []schema.Record {
 	t.Helper()
-	d := s.Dialect()
-	tx, err := s.DB().BeginTx(ctx, nil)
+	d := s.Handle().Dialect
+	tx, err := s.Handle().DB.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,20 +136,20 @@ func loadReleased(t *testing.T, ctx context.Context, s sink.Sink) []schema.Recor
 			if !ok {
 				continue
 			}
-			names = append(names, ddl.Quote(d, c.Name))
+			names = append(names, d.Quote(c.Name))
 			marks = append(marks, "?")
 			switch x := v.(type) {
 			case time.Time:
-				v = sink.TimeValue(d, x)
+				v = d.Time(x)
 			case bool:
-				if d == "sqlite" {
+				if d.Name() == "sqlite" {
 					v = map[bool]int64{false: 0, true: 1}[x]
 				}
 			}
 			args = append(args, v)
 		}
-		q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", ddl.Quote(d, tab.Name), strings.Join(names, ", "), strings.Join(marks, ", "))
-		if _, err := tx.ExecContext(ctx, sink.Rebind(d, q), args...); err != nil {
+		q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", d.Quote(tab.Name), strings.Join(names, ", "), strings.Join(marks, ", "))
+		if _, err := tx.ExecContext(ctx, d.Rebind(q), args...); err != nil {
 			t.Fatalf("%s: %v", table.Name, err)
 		}
 	}
@@ -258,7 +258,7 @@ type tableSnapshot struct {
 // snapshot reads every table of version 3, its version-3 columns, in primary key order.
 func snapshot(t *testing.T, ctx context.Context, s sink.Sink) map[string]tableSnapshot {
 	t.Helper()
-	d := s.Dialect()
+	d := s.Handle().Dialect.Name()
 	out := map[string]tableSnapshot{}
 	for _, table := range schema.Migrated() {
 		if table.Created() > released {
@@ -274,7 +274,7 @@ func snapshot(t *testing.T, ctx context.Context, s sink.Sink) map[string]tableSn
 			key[i] = ddl.Quote(d, c)
 		}
 		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(cols, ", "), ddl.Quote(d, tab.Name), strings.Join(key, ", "))
-		rows, err := s.DB().QueryContext(ctx, q)
+		rows, err := s.Handle().DB.QueryContext(ctx, q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -332,7 +332,7 @@ func viewCounts(t *testing.T, ctx context.Context, s sink.Sink) map[string]int {
 	out := map[string]int{}
 	for _, v := range schema.Views {
 		var n int
-		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+v.Name).Scan(&n); err != nil {
+		if err := s.Handle().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+v.Name).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
 		}
 		out[v.Name] = n

@@ -34,7 +34,7 @@ Lists the stored alerts whose record lies in the range, oldest first.`); !ok {
 		return code
 	}
 	defer s.Close()
-	alerts, err := detect.List(ctx, s.DB(), s.Dialect(), from, to)
+	alerts, err := detect.List(ctx, s.Handle(), from, to)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: alerts:", err)
 		return exitFailure

@@ -85,7 +85,7 @@ questions from the database. Needs no config and no network.`); !ok {
 		return exitFailure
 	}
 	printSummary(env.Stdout, "demo", &sum)
-	if err := investigate(ctx, env.Stdout, s.DB()); err != nil {
+	if err := investigate(ctx, env.Stdout, s.Handle().DB); err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo: querying:", err)
 		return exitFailure
 	}

@@ -61,18 +61,18 @@ webhooks configured under detect.webhooks.`); !ok {
 // deliver is set, sends undelivered alerts to the configured webhooks. It returns every
 // alert found and the new ones. run and demo call it after loading.
 func runDetections(ctx context.Context, env *Env, s sink.Sink, cfg detect.Config, from, to time.Time, deliver bool) (all, fresh []detect.Alert, err error) {
-	all, err = detect.Evaluate(ctx, s.DB(), s.Dialect(), from, to, cfg)
+	all, err = detect.Evaluate(ctx, s.Handle(), from, to, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	if fresh, err = detect.Store(ctx, s.DB(), s.Dialect(), all); err != nil {
+	if fresh, err = detect.Store(ctx, s.Handle(), all); err != nil {
 		return nil, nil, err
 	}
 	for _, a := range fresh {
 		env.Logger.Warn("alert", "rule", a.Rule, "severity", a.Severity, "user", a.UserID, "client_ip", a.ClientIP, "record", a.RecordID, "summary", a.Summary)
 	}
 	if deliver && len(cfg.Webhooks) > 0 {
-		sent, failed, err := detect.Deliver(ctx, s.DB(), s.Dialect(), cfg, &http.Client{Timeout: 15 * time.Second})
+		sent, failed, err := detect.Deliver(ctx, s.Handle(), cfg, &http.Client{Timeout: 15 * time.Second})
 		if err != nil {
 			return all, fresh, err
 		}

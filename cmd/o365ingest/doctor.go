@@ -63,7 +63,7 @@ func cmdDoctor(ctx context.Context, env *Env, args []string) int {
 		c.fail("database", fmt.Errorf("%s: %w", sink.Describe(driver, dsn), err), "check the DSN, that the server runs and that the user may connect")
 	} else {
 		defer s.Close()
-		if err := s.DB().PingContext(ctx); err != nil {
+		if err := s.Handle().DB.PingContext(ctx); err != nil {
 			c.fail("database", fmt.Errorf("%s: %w", sink.Describe(driver, dsn), err), "the server is down or unreachable")
 		} else if st, err := sink.MigrateStatus(ctx, s); err != nil {
 			c.fail("database", err, "")

@@ -183,7 +183,7 @@ func stored(t *testing.T, driver, dsn string) []string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	return sinktest.StoredIDs(t, s.DB())
+	return sinktest.StoredIDs(t, s.Handle().DB)
 }
 
 func assertSameIDs(t *testing.T, got, want []string) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/status"
 )
 
 const hostileText = "x\u2019; calc #\x1b]0;owned\x07\x1b[2J\nFAKE ROW\x9b31m\u0085\x7f"
@@ -38,15 +39,15 @@ func TestAlertsTableShowsControlCharactersAsEscapes(t *testing.T) {
 
 func TestStatusShowsControlCharactersAsEscapes(t *testing.T) {
 	fin := time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC)
-	rep := &statusReport{
+	rep := &status.Report{
 		Since:    time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
 		By:       "day",
-		LastRun:  &lastRun{RunID: "r1", Command: "run", Started: fin.Add(-time.Minute), Finished: &fin, Outcome: "partial", Message: "api said: " + hostileText},
-		Coverage: []coverageRow{{Tenant: "t1", ContentType: "Audit.Exchange", Period: "2026-03-01", Blobs: 1}},
-		Missing:  []missingBlob{{Tenant: "t1", ContentType: "Audit.Exchange", ContentID: "id" + hostileText, Status: "failed", Reason: hostileText}},
+		LastRun:  &status.LastRun{RunID: "r1", Command: "run", Started: fin.Add(-time.Minute), Finished: &fin, Outcome: "partial", Message: "api said: " + hostileText},
+		Coverage: []status.CoverageRow{{Tenant: "t1", ContentType: "Audit.Exchange", Period: "2026-03-01", Blobs: 1}},
+		Missing:  []status.MissingBlob{{Tenant: "t1", ContentType: "Audit.Exchange", ContentID: "id" + hostileText, Status: "failed", Reason: hostileText}},
 	}
 	var buf bytes.Buffer
-	printStatus(&buf, rep)
+	status.Print(&buf, rep)
 	if r, bad := rawControl(buf.String()); bad {
 		t.Errorf("status holds raw %U:\n%q", r, buf.String())
 	}

@@ -140,11 +140,7 @@ func archiveOrigin(path string, cfg *config.Config) (tenantID, contentType, cont
 	}
 	ctDir := filepath.Dir(day)
 	ct := filepath.Base(ctDir)
-	known := false
-	for _, c := range []string{"Audit.Exchange", "Audit.SharePoint", "Audit.AzureActiveDirectory", "Audit.General", "DLP.All"} {
-		known = known || c == ct
-	}
-	if !known {
+	if _, known := schema.LookupContentType(ct); !known {
 		return "", "", "", false
 	}
 	tenant := filepath.Base(filepath.Dir(ctDir))

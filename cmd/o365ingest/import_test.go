@@ -43,7 +43,7 @@ func countRows(t *testing.T, driver, dsn, table string) int {
 	}
 	defer s.Close()
 	var n int
-	if err := s.DB().QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+	if err := s.Handle().DB.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -128,10 +128,10 @@ func TestImportReadsTheCSVExportAndTheArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.DB().QueryRow(`SELECT reason FROM quarantine`).Scan(&reason); err != nil || !strings.Contains(reason, "CreationTime") {
+	if err := s.Handle().DB.QueryRow(`SELECT reason FROM quarantine`).Scan(&reason); err != nil || !strings.Contains(reason, "CreationTime") {
 		t.Fatalf("quarantine reason %q, %v: want one naming CreationTime", reason, err)
 	}
-	if err := s.DB().QueryRow(`SELECT content_type FROM content_blob WHERE content_id = '20261120$abc$audit_azureactivedirectory'`).Scan(&contentType); err != nil || contentType != "Audit.AzureActiveDirectory" {
+	if err := s.Handle().DB.QueryRow(`SELECT content_type FROM content_blob WHERE content_id = '20261120$abc$audit_azureactivedirectory'`).Scan(&contentType); err != nil || contentType != "Audit.AzureActiveDirectory" {
 		t.Fatalf("the archive file's ledger row: %q, %v; want its content type and id back", contentType, err)
 	}
 }

@@ -101,7 +101,7 @@ func TestThreeProcessesShareOneDatabase(t *testing.T) {
 			}
 			defer s.Close()
 			var ledger, distinct int
-			if err := s.DB().QueryRow("SELECT COUNT(*), COUNT(DISTINCT content_id) FROM content_blob WHERE status = 'loaded'").Scan(&ledger, &distinct); err != nil {
+			if err := s.Handle().DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT content_id) FROM content_blob WHERE status = 'loaded'").Scan(&ledger, &distinct); err != nil {
 				t.Fatal(err)
 			}
 			if ledger != distinct || total != ledger {

@@ -43,7 +43,7 @@ blobs were loaded. Alerts are kept.`); !ok {
 	defer s.Close()
 	p, ok := s.(sink.Pruner)
 	if !ok {
-		fmt.Fprintf(env.Stderr, "o365ingest: prune: the %s sink cannot prune\n", s.Dialect())
+		fmt.Fprintf(env.Stderr, "o365ingest: prune: the %s sink cannot prune\n", s.Handle().Dialect.Name())
 		return exitFailure
 	}
 	cutoff := time.Now().UTC().Add(-age)

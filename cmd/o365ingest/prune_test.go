@@ -40,7 +40,7 @@ func TestPruneCommand(t *testing.T) {
 				t.Fatalf("exit %d\n%s", code, out)
 			}
 			var ids []string
-			rows, err := s.DB().Query("SELECT id FROM audit_record")
+			rows, err := s.Handle().DB.Query("SELECT id FROM audit_record")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,12 +32,12 @@ alerts of the range with their evidence (run o365ingest detect first to refresh 
 		return code
 	}
 	defer s.Close()
-	alerts, err := detect.List(ctx, s.DB(), s.Dialect(), from, to)
+	alerts, err := detect.List(ctx, s.Handle(), from, to)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
 		return exitFailure
 	}
-	page, err := report.Render(ctx, s.DB(), s.Dialect(), from, to, alerts)
+	page, err := report.Render(ctx, s.Handle(), from, to, alerts)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
 		return exitFailure

@@ -57,12 +57,12 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			}
 			defer s.Close()
 			var outcome string
-			if err := s.DB().QueryRow(`SELECT outcome FROM ingest_run WHERE finished_at IS NOT NULL`).Scan(&outcome); err != nil || outcome != "interrupted" {
+			if err := s.Handle().DB.QueryRow(`SELECT outcome FROM ingest_run WHERE finished_at IS NOT NULL`).Scan(&outcome); err != nil || outcome != "interrupted" {
 				t.Errorf("ingest_run outcome %q (%v), want interrupted", outcome, err)
 			}
 			// Every loaded blob holds all its records: the emulator repeats none here, so
 			// each record of a loaded blob is stored under that blob.
-			rows, err := s.DB().Query(`SELECT b.content_id, b.record_count, b.quarantined,
+			rows, err := s.Handle().DB.Query(`SELECT b.content_id, b.record_count, b.quarantined,
 				(SELECT COUNT(*) FROM audit_record r WHERE r.content_id = b.content_id)
 				FROM content_blob b WHERE b.status = 'loaded'`)
 			if err != nil {
@@ -88,7 +88,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("backfill after the interrupted one exited %d:\n%s", code, outText)
 			}
-			assertSameIDs(t, sinktest.StoredIDs(t, s.DB()), e.truth(t))
+			assertSameIDs(t, sinktest.StoredIDs(t, s.Handle().DB), e.truth(t))
 		})
 	}
 }

@@ -37,7 +37,7 @@ activity, files, directory changes made to them.`); !ok {
 		return code
 	}
 	defer s.Close()
-	entries, err := report.Timeline(ctx, s.DB(), s.Dialect(), *user, from, to, *limit)
+	entries, err := report.Timeline(ctx, s.Handle(), *user, from, to, *limit)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: timeline:", err)
 		return exitFailure

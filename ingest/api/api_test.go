@@ -24,10 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
 	"github.com/o365ingest/o365ingest/internal/corpus"
-	"software.sslmate.com/src/go-pkcs12"
 )
 
 const tenant = "41463f53-8812-40f4-890f-865bf6e35190"

@@ -34,19 +34,22 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // Content types of the Management Activity API.
+// (from the registry in package schema).
 const (
-	AuditAzureActiveDirectory = "Audit.AzureActiveDirectory"
-	AuditExchange             = "Audit.Exchange"
-	AuditSharePoint           = "Audit.SharePoint"
-	AuditGeneral              = "Audit.General"
-	DLPAll                    = "DLP.All"
+	AuditAzureActiveDirectory = schema.AuditAzureActiveDirectory
+	AuditExchange             = schema.AuditExchange
+	AuditSharePoint           = schema.AuditSharePoint
+	AuditGeneral              = schema.AuditGeneral
+	DLPAll                    = schema.DLPAll
 )
 
-// ContentTypes lists the five content types.
-var ContentTypes = []string{AuditAzureActiveDirectory, AuditExchange, AuditSharePoint, AuditGeneral, DLPAll}
+// ContentTypes lists the five content types (the registry's order).
+var ContentTypes = schema.ContentTypeNames()
 
 // Config configures a Client. Zero values mean the documented defaults.
 type Config struct {

@@ -356,8 +356,7 @@ func tenantOf(ctx context.Context, e *Emulator, log *slog.Logger) (pipeline.Tena
 
 // ledgerTotals reads the blobs and raw bytes the pipeline loaded.
 func ledgerTotals(ctx context.Context, s sink.Sink, res *Result) error {
-	var n, bytes int64
-	err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM content_blob").Scan(&n, &bytes)
+	n, bytes, err := s.Handle().LedgerTotals(ctx)
 	res.Blobs, res.RawBytes = int(n), bytes
 	return err
 }
@@ -366,9 +365,9 @@ func ledgerTotals(ctx context.Context, s sink.Sink, res *Result) error {
 func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, t pipeline.Tenant, res *Result) error {
 	bl, ok := s.(sink.BulkLimiter)
 	if !ok {
-		return fmt.Errorf("sink %s has no bulk-load path to compare with", s.Dialect())
+		return fmt.Errorf("sink %s has no bulk-load path to compare with", s.Handle().Dialect.Name())
 	}
-	res.Method = limitMethod[s.Dialect()]
+	res.Method = limitMethod[s.Handle().Dialect.Name()]
 	if err := truncate(ctx, s, false); err != nil {
 		return err
 	}
@@ -418,7 +417,7 @@ func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, t p
 	if err := truncate(ctx, s, false); err != nil {
 		return err
 	}
-	query, args, err := sink.RowInsert(s.Dialect())
+	query, args, err := sink.RowInsert(s.Handle().Dialect.Name())
 	if err != nil {
 		return err
 	}
@@ -504,18 +503,8 @@ func truncate(ctx context.Context, s sink.Sink, all bool) error {
 		tables = append(tables, "quarantine", "content_blob", "ingest_run")
 	}
 	for _, t := range tables {
-		var stmt string
-		switch s.Dialect() {
-		case sink.DialectSQLite:
-			stmt = `DELETE FROM "` + t + `"`
-		case sink.DialectMySQL:
-			stmt = "TRUNCATE TABLE `" + t + "`"
-		case sink.DialectSQLServer:
-			stmt = "TRUNCATE TABLE [" + t + "]"
-		default:
-			stmt = `TRUNCATE TABLE "` + t + `"`
-		}
-		if _, err := s.DB().ExecContext(ctx, stmt); err != nil {
+		h := s.Handle()
+		if _, err := h.DB.ExecContext(ctx, h.Dialect.EmptyTable(t)); err != nil {
 			return fmt.Errorf("emptying %s: %w", t, err)
 		}
 	}

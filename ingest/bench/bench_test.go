@@ -3,7 +3,6 @@ package bench_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +16,9 @@ import (
 // measures something, the second pass downloads nothing, and the benchmark's own
 // database is gone afterwards.
 func TestRunOnEveryDatabase(t *testing.T) {
-	servers := map[string]string{
-		"postgres": envOr(sinktest.EnvPostgres, sinktest.DefaultPostgresDSN),
-		"mysql":    envOr(sinktest.EnvMySQL, sinktest.DefaultMySQLDSN),
-	}
-	for _, driver := range []string{"sqlite", "postgres", "mysql"} {
+	for _, driver := range sinktest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) {
-			dsn := servers[driver]
+			dsn := sinktest.ServerDSN(driver)
 			if dsn != "" {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				s, err := sink.Open(ctx, driver, dsn)
@@ -60,11 +55,4 @@ func TestRunOnEveryDatabase(t *testing.T) {
 			}
 		})
 	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

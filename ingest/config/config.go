@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // Cloud names accepted in tenants[].cloud.
@@ -60,9 +61,8 @@ const (
 
 // ContentTypes returns the five Management Activity API content types, in the
 // API's spelling (case-sensitive). A fresh slice each call.
-func ContentTypes() []string {
-	return []string{"Audit.Exchange", "Audit.SharePoint", "Audit.AzureActiveDirectory", "Audit.General", "DLP.All"}
-}
+// They come from the registry in package schema.
+func ContentTypes() []string { return schema.ContentTypeNames() }
 
 // Config is the whole o365ingest configuration file.
 type Config struct {

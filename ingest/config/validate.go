@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
 // Problem is one invalid value: Path is its dotted key path
@@ -50,12 +52,11 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
-// driverAliases maps every accepted sink.driver spelling to its driver.
-var driverAliases = map[string]string{
-	DriverSQLite: DriverSQLite, "sqlite3": DriverSQLite,
-	DriverPostgres: DriverPostgres, "postgresql": DriverPostgres,
-	DriverMySQL: DriverMySQL, "mariadb": DriverMySQL,
-	DriverSQLServer: DriverSQLServer, "mssql": DriverSQLServer, "azuresql": DriverSQLServer,
+// driverAlias maps every accepted sink.driver spelling to its driver.
+// They come from sink's driver table.
+func driverAlias(name string) (string, bool) {
+	n, err := sink.DriverName(name)
+	return n, err == nil
 }
 
 // applyDefaults fills the sink defaults left out of the file: driver sqlite,
@@ -64,7 +65,7 @@ func (s *Sink) applyDefaults() {
 	if s.Driver == "" {
 		s.Driver = DriverSQLite
 	}
-	if d := driverAliases[strings.ToLower(s.Driver)]; d == DriverSQLite && s.DSN == "" && s.DSNFile == "" {
+	if d, _ := driverAlias(s.Driver); d == DriverSQLite && s.DSN == "" && s.DSNFile == "" {
 		s.DSN = DefaultSQLiteDSN
 	}
 }
@@ -86,7 +87,7 @@ func (c *Config) normalize() {
 		}
 	}
 	drv := strings.ToLower(strings.TrimSpace(c.Sink.Driver))
-	if d, ok := driverAliases[drv]; ok {
+	if d, ok := driverAlias(drv); ok {
 		drv = d
 	}
 	c.Sink.Driver = drv
@@ -190,7 +191,8 @@ func (c *Config) coreProblems() []Problem {
 						hint = fmt.Sprintf("; did you mean %q? content types are case-sensitive", known)
 					}
 				}
-				add(cp, "unknown content type %q (want Audit.Exchange, Audit.SharePoint, Audit.AzureActiveDirectory, Audit.General or DLP.All)%s", ct, hint)
+				names := ContentTypes()
+				add(cp, "unknown content type %q (want %s or %s)%s", ct, strings.Join(names[:len(names)-1], ", "), names[len(names)-1], hint)
 			case seen[ct]:
 				add(cp, "%q listed twice", ct)
 			}
@@ -209,12 +211,18 @@ func (c *Config) coreProblems() []Problem {
 		}
 	}
 
-	switch c.Sink.Driver {
-	case DriverSQLite, DriverPostgres, DriverMySQL, DriverSQLServer:
-	case "":
-		add("sink.driver", "required (sqlite, postgres, mysql or sqlserver)")
-	default:
-		add("sink.driver", "unknown driver %q (want sqlite, postgres, mysql or sqlserver; aliases sqlite3, postgresql, mariadb, mssql, azuresql)", c.Sink.Driver)
+	if _, known := driverAlias(c.Sink.Driver); !known {
+		var names, aliases []string
+		for _, d := range sink.DriverTable() {
+			names = append(names, d.Name)
+			aliases = append(aliases, d.Aliases...)
+		}
+		want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+		if c.Sink.Driver == "" {
+			add("sink.driver", "required (%s)", want)
+		} else {
+			add("sink.driver", "unknown driver %q (want %s; aliases %s)", c.Sink.Driver, want, strings.Join(aliases, ", "))
+		}
 	}
 	switch {
 	case c.Sink.DSN != "" && c.Sink.DSNFile != "" && !c.Sink.dsnFromFile:

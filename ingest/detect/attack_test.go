@@ -21,7 +21,7 @@ func TestAttackStory(t *testing.T) {
 	db := &detecttestDB{detecttest.Open(t, "sqlite"), "sqlite"}
 	story := detecttest.LoadEmulator(t, db.DB, db.dialect)
 	now := time.Now().UTC()
-	alerts, err := detect.Evaluate(context.Background(), db.DB, db.dialect, now.Add(-8*24*time.Hour), now.Add(time.Hour), detect.Config{})
+	alerts, err := detect.Evaluate(context.Background(), detecttest.Handle(db.DB, db.dialect), now.Add(-8*24*time.Hour), now.Add(time.Hour), detect.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,46 +67,8 @@ func (r *record) signinFailed() bool {
 	return r.Operation == "UserLoginFailed" || (r.ErrorNumber != "" && r.ErrorNumber != "0")
 }
 
-// quote quotes an identifier for dialect.
-func quote(dialect, ident string) string {
-	switch dialect {
-	case sink.DialectMySQL:
-		return "`" + ident + "`"
-	case sink.DialectSQLServer:
-		return "[" + ident + "]"
-	}
-	return `"` + ident + `"`
-}
-
-// placeholders returns "?, ?, ..." for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-// scanTime converts what a driver returns for a Time column into a UTC time: time.Time
-// (PostgreSQL, SQL Server, MySQL with parseTime), or text (SQLite, MySQL without it).
-func scanTime(v any) (time.Time, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC(), nil
-	case string:
-		return parseDBTime(x)
-	case []byte:
-		return parseDBTime(string(x))
-	case nil:
-		return time.Time{}, nil
-	}
-	return time.Time{}, fmt.Errorf("unexpected time value of type %T", v)
-}
-
-func parseDBTime(s string) (time.Time, error) {
-	for _, layout := range []string{sink.SQLiteTimeFormat, "2006-01-02 15:04:05.999999999Z07:00", time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("unreadable time %q", s)
-}
+// scanTime converts what a driver returns for a Time column into a UTC time.
+func scanTime(v any) (time.Time, error) { return sink.ScanTime(v) }
 
 // recordColumns are the audit_record columns the rules read, in scan order.
 const recordColumns = `r.id, r.tenant_id, r.creation_time, r.operation, r.user_id, r.client_ip, r.result_status,
@@ -137,7 +99,7 @@ func scanRecord(rows *sql.Rows) (*record, error) {
 
 // loadRecords reads the records of the given operations with from <= creation_time < to,
 // in time order, with their audit_property rows when withProps.
-func loadRecords(ctx context.Context, db *sql.DB, dialect string, ops []string, from, to time.Time, withProps bool) ([]*record, error) {
+func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time.Time, withProps bool) ([]*record, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -145,9 +107,9 @@ func loadRecords(ctx context.Context, db *sql.DB, dialect string, ops []string, 
 	for _, o := range ops {
 		args = append(args, o)
 	}
-	args = append(args, sink.TimeValue(dialect, from), sink.TimeValue(dialect, to))
-	where := `r.operation IN (` + placeholders(len(ops)) + `) AND r.creation_time >= ? AND r.creation_time < ?`
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT `+recordColumns+` FROM audit_record r WHERE `+where+` ORDER BY r.creation_time, r.id`), args...)
+	args = append(args, h.Dialect.Time(from), h.Dialect.Time(to))
+	where := `r.operation IN (` + sink.Placeholders(len(ops)) + `) AND r.creation_time >= ? AND r.creation_time < ?`
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT `+recordColumns+` FROM audit_record r WHERE `+where+` ORDER BY r.creation_time, r.id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading records: %w", err)
 	}
@@ -171,8 +133,8 @@ func loadRecords(ctx context.Context, db *sql.DB, dialect string, ops []string, 
 	if !withProps || len(recs) == 0 {
 		return recs, nil
 	}
-	q := func(s string) string { return "p." + quote(dialect, s) }
-	prows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT p.record_id, `+q("list")+`, `+q("name")+`, `+q("value")+`, p.old_value
+	q := func(s string) string { return "p." + h.Dialect.Quote(s) }
+	prows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT p.record_id, `+q("list")+`, `+q("name")+`, `+q("value")+`, p.old_value
 		FROM audit_property p JOIN audit_record r ON r.id = p.record_id
 		WHERE `+where+` ORDER BY p.record_id, `+q("list")+`, `+q("ordinal")), args...)
 	if err != nil {
@@ -202,7 +164,7 @@ var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // learnDomains returns, per tenant, the domains learned from the records of
 // [from, to) (see the package doc).
-func learnDomains(ctx context.Context, db *sql.DB, dialect string, from, to time.Time) (map[string]domainSet, error) {
+func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[string]domainSet, error) {
 	out := map[string]domainSet{}
 	set := func(tenant string) domainSet {
 		if out[tenant] == nil {
@@ -210,8 +172,8 @@ func learnDomains(ctx context.Context, db *sql.DB, dialect string, from, to time
 		}
 		return out[tenant]
 	}
-	tf, tt := sink.TimeValue(dialect, from), sink.TimeValue(dialect, to)
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT tenant_id, user_id FROM audit_record
+	tf, tt := h.Dialect.Time(from), h.Dialect.Time(to)
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT tenant_id, user_id FROM audit_record
 		WHERE creation_time >= ? AND creation_time < ? AND user_id LIKE ? GROUP BY tenant_id, user_id`), tf, tt, "%@%")
 	if err != nil {
 		return nil, fmt.Errorf("learning domains: %w", err)
@@ -236,7 +198,7 @@ func learnDomains(ctx context.Context, db *sql.DB, dialect string, from, to time
 			set(k[0]).add(k[1])
 		}
 	}
-	orgs, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT DISTINCT tenant_id, organization_name FROM audit_record
+	orgs, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT DISTINCT tenant_id, organization_name FROM audit_record
 		WHERE creation_time >= ? AND creation_time < ? AND organization_name IS NOT NULL`), tf, tt)
 	if err != nil {
 		return nil, fmt.Errorf("learning domains: %w", err)
@@ -255,7 +217,7 @@ func learnDomains(ctx context.Context, db *sql.DB, dialect string, from, to time
 	if err := orgs.Err(); err != nil {
 		return nil, fmt.Errorf("learning domains: %w", err)
 	}
-	accepted, err := loadRecords(ctx, db, dialect, []string{"New-AcceptedDomain", "Set-AcceptedDomain"}, epoch, to, true)
+	accepted, err := loadRecords(ctx, h, []string{"New-AcceptedDomain", "Set-AcceptedDomain"}, epoch, to, true)
 	if err != nil {
 		return nil, err
 	}

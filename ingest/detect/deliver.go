@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,12 +37,12 @@ const MaxPerRun = 200
 // is a failure retried by the next Deliver. It returns how many deliveries succeeded
 // and failed; err is for database trouble only (a webhook failing is counted, not
 // returned). client nil means a client with a 15-second timeout.
-func Deliver(ctx context.Context, db *sql.DB, dialect string, cfg Config, client *http.Client) (sent, failed int, err error) {
+func Deliver(ctx context.Context, h sink.Handle, cfg Config, client *http.Client) (sent, failed int, err error) {
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
 	}
 	for _, w := range cfg.Webhooks {
-		s, f, err := deliverTo(ctx, db, dialect, w, client)
+		s, f, err := deliverTo(ctx, h, w, client)
 		sent += s
 		failed += f
 		if err != nil {
@@ -53,12 +52,12 @@ func Deliver(ctx context.Context, db *sql.DB, dialect string, cfg Config, client
 	return sent, failed, nil
 }
 
-func deliverTo(ctx context.Context, db *sql.DB, dialect string, w Webhook, client *http.Client) (sent, failed int, err error) {
+func deliverTo(ctx context.Context, h sink.Handle, w Webhook, client *http.Client) (sent, failed int, err error) {
 	id := w.ID()
 	now := time.Now().UTC()
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, alertSelect+` WHERE NOT EXISTS (SELECT 1 FROM alert_delivery d
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(alertSelect+` WHERE NOT EXISTS (SELECT 1 FROM alert_delivery d
 		WHERE d.alert_id = a.alert_id AND d.webhook = ? AND (d.status = ? OR (d.status = ? AND d.updated_at > ?)))
-		ORDER BY a.creation_time, a.alert_id`), id, DeliverySent, DeliverySending, sink.TimeValue(dialect, now.Add(-ClaimTimeout)))
+		ORDER BY a.creation_time, a.alert_id`), id, DeliverySent, DeliverySending, h.Dialect.Time(now.Add(-ClaimTimeout)))
 	if err != nil {
 		return 0, 0, fmt.Errorf("listing undelivered alerts: %w", err)
 	}
@@ -75,7 +74,7 @@ func deliverTo(ctx context.Context, db *sql.DB, dialect string, w Webhook, clien
 		if n == MaxPerRun {
 			break
 		}
-		ok, err := claim(ctx, db, dialect, a.ID, id)
+		ok, err := claim(ctx, h, a.ID, id)
 		if err != nil {
 			return sent, failed, err
 		}
@@ -90,12 +89,12 @@ func deliverTo(ctx context.Context, db *sql.DB, dialect string, w Webhook, clien
 			status, lastErr = DeliveryFailed, clip(postErr.Error(), 1000)
 			failed++
 		} else {
-			sentAt = sink.TimeValue(dialect, time.Now().UTC())
+			sentAt = h.Dialect.Time(time.Now().UTC())
 			sent++
 		}
 		// A cancelled run still records what happened to the POST it made.
-		if _, err := db.ExecContext(context.WithoutCancel(ctx), sink.Rebind(dialect, `UPDATE alert_delivery SET status = ?, last_error = ?, sent_at = ?, updated_at = ?
-			WHERE alert_id = ? AND webhook = ?`), status, lastErr, sentAt, sink.TimeValue(dialect, time.Now().UTC()), a.ID, id); err != nil {
+		if _, err := h.DB.ExecContext(context.WithoutCancel(ctx), h.Dialect.Rebind(`UPDATE alert_delivery SET status = ?, last_error = ?, sent_at = ?, updated_at = ?
+			WHERE alert_id = ? AND webhook = ?`), status, lastErr, sentAt, h.Dialect.Time(time.Now().UTC()), a.ID, id); err != nil {
 			return sent, failed, fmt.Errorf("recording delivery of alert %s: %w", a.ID[:12], err)
 		}
 		if ctx.Err() != nil {
@@ -107,11 +106,11 @@ func deliverTo(ctx context.Context, db *sql.DB, dialect string, w Webhook, clien
 
 // claim marks (alert, webhook) as being sent by this process: a new row, or a failed or
 // stale one taken over. It reports false when another process holds it or it was sent.
-func claim(ctx context.Context, db *sql.DB, dialect, alertID, webhook string) (bool, error) {
+func claim(ctx context.Context, h sink.Handle, alertID, webhook string) (bool, error) {
 	now := time.Now().UTC()
 	cols := schema.AlertDelivery.ColumnNames()
-	q, order := insertIfAbsent(dialect, schema.AlertDelivery.Name, cols, 2)
-	res, err := db.ExecContext(ctx, sink.Rebind(dialect, q), order([]any{alertID, webhook, DeliverySending, int64(1), nil, nil, sink.TimeValue(dialect, now)})...)
+	q, order := h.Dialect.InsertIfAbsent(schema.AlertDelivery.Name, cols, 2, nil)
+	res, err := h.DB.ExecContext(ctx, q, order([]any{alertID, webhook, DeliverySending, int64(1), nil, nil, h.Dialect.Time(now)})...)
 	if err != nil {
 		return false, fmt.Errorf("claiming delivery of alert %s: %w", alertID[:12], err)
 	}
@@ -120,9 +119,9 @@ func claim(ctx context.Context, db *sql.DB, dialect, alertID, webhook string) (b
 	} else if n == 1 {
 		return true, nil
 	}
-	res, err = db.ExecContext(ctx, sink.Rebind(dialect, `UPDATE alert_delivery SET status = ?, attempts = attempts + 1, updated_at = ?
+	res, err = h.DB.ExecContext(ctx, h.Dialect.Rebind(`UPDATE alert_delivery SET status = ?, attempts = attempts + 1, updated_at = ?
 		WHERE alert_id = ? AND webhook = ? AND (status = ? OR (status = ? AND updated_at <= ?))`),
-		DeliverySending, sink.TimeValue(dialect, now), alertID, webhook, DeliveryFailed, DeliverySending, sink.TimeValue(dialect, now.Add(-ClaimTimeout)))
+		DeliverySending, h.Dialect.Time(now), alertID, webhook, DeliveryFailed, DeliverySending, h.Dialect.Time(now.Add(-ClaimTimeout)))
 	if err != nil {
 		return false, fmt.Errorf("claiming delivery of alert %s: %w", alertID[:12], err)
 	}

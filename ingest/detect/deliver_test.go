@@ -12,7 +12,6 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/detect/detecttest"
-	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/schema"
 )
 
@@ -75,30 +74,30 @@ func TestStoreAndDeliverOnce(t *testing.T) {
 				{Name: "high-only", URL: srv.URL + "/high", MinSeverity: "high"},
 			}}
 
-			alerts, err := detect.Evaluate(ctx, db, d, from, to, cfg)
+			alerts, err := detect.Evaluate(ctx, detecttest.Handle(db, d), from, to, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(alerts) != 2 {
 				t.Fatalf("%d alerts, want 2: %v", len(alerts), alertKeys(alerts))
 			}
-			stored, err := detect.Store(ctx, db, d, alerts)
+			stored, err := detect.Store(ctx, detecttest.Handle(db, d), alerts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(stored) != 2 {
 				t.Fatalf("first Store stored %d, want 2", len(stored))
 			}
-			again, _ := detect.Evaluate(ctx, db, d, from, to, cfg)
-			if stored, err = detect.Store(ctx, db, d, again); err != nil || len(stored) != 0 {
+			again, _ := detect.Evaluate(ctx, detecttest.Handle(db, d), from, to, cfg)
+			if stored, err = detect.Store(ctx, detecttest.Handle(db, d), again); err != nil || len(stored) != 0 {
 				t.Fatalf("re-evaluating and storing again stored %d (err %v), want 0", len(stored), err)
 			}
 
-			sent, failed, err := detect.Deliver(ctx, db, d, cfg, srv.Client())
+			sent, failed, err := detect.Deliver(ctx, detecttest.Handle(db, d), cfg, srv.Client())
 			if err != nil || sent != 8 || failed != 0 {
 				t.Fatalf("first Deliver: sent %d failed %d err %v, want 8 0 nil", sent, failed, err)
 			}
-			sent, failed, err = detect.Deliver(ctx, db, d, cfg, srv.Client())
+			sent, failed, err = detect.Deliver(ctx, detecttest.Handle(db, d), cfg, srv.Client())
 			if err != nil || sent != 0 || failed != 0 {
 				t.Fatalf("second Deliver: sent %d failed %d err %v, want nothing", sent, failed, err)
 			}
@@ -111,19 +110,19 @@ func TestStoreAndDeliverOnce(t *testing.T) {
 			// A new alert while the receiver is down: failed, then sent once on the next run.
 			extra := detecttest.Record(t, exo("atk-tr", day.Add(5*60e9), megan, "203.0.113.66", "New-TransportRule", "Name", "j", "BlindCopyTo", "x@evil.example"))
 			detecttest.Load(t, db, d, []schema.Record{extra})
-			alerts, _ = detect.Evaluate(ctx, db, d, from, to, cfg)
-			if stored, err = detect.Store(ctx, db, d, alerts); err != nil || len(stored) != 1 {
+			alerts, _ = detect.Evaluate(ctx, detecttest.Handle(db, d), from, to, cfg)
+			if stored, err = detect.Store(ctx, detecttest.Handle(db, d), alerts); err != nil || len(stored) != 1 {
 				t.Fatalf("storing the third alert: %d stored, err %v", len(stored), err)
 			}
 			rv.mu.Lock()
 			rv.fail = true
 			rv.mu.Unlock()
-			sent, failed, err = detect.Deliver(ctx, db, d, cfg, srv.Client())
+			sent, failed, err = detect.Deliver(ctx, detecttest.Handle(db, d), cfg, srv.Client())
 			if err != nil || sent != 0 || failed != 4 {
 				t.Fatalf("Deliver to a failing receiver: sent %d failed %d err %v, want 0 4 nil", sent, failed, err)
 			}
 			var status, lastErr string
-			if err := db.QueryRow(sink.Rebind(d, `SELECT status, last_error FROM alert_delivery WHERE webhook = ? AND alert_id = ?`), "teams", stored[0].ID).Scan(&status, &lastErr); err != nil {
+			if err := db.QueryRow(detecttest.Handle(db, d).Dialect.Rebind(`SELECT status, last_error FROM alert_delivery WHERE webhook = ? AND alert_id = ?`), "teams", stored[0].ID).Scan(&status, &lastErr); err != nil {
 				t.Fatal(err)
 			}
 			if status != "failed" || !strings.Contains(lastErr, "503") {
@@ -132,7 +131,7 @@ func TestStoreAndDeliverOnce(t *testing.T) {
 			rv.mu.Lock()
 			rv.fail = false
 			rv.mu.Unlock()
-			sent, failed, err = detect.Deliver(ctx, db, d, cfg, srv.Client())
+			sent, failed, err = detect.Deliver(ctx, detecttest.Handle(db, d), cfg, srv.Client())
 			if err != nil || sent != 4 || failed != 0 {
 				t.Fatalf("Deliver after recovery: sent %d failed %d err %v, want 4 0 nil", sent, failed, err)
 			}
@@ -155,7 +154,7 @@ func TestStoreAndDeliverOnce(t *testing.T) {
 			if !strings.Contains(rv.bodies["/teams"][0], "application/vnd.microsoft.card.adaptive") || !strings.Contains(rv.bodies["/slack"][0], `"blocks"`) {
 				t.Errorf("Teams or Slack payload is not in its format:\n%s\n%s", rv.bodies["/teams"][0], rv.bodies["/slack"][0])
 			}
-			listed, err := detect.List(ctx, db, d, from, to)
+			listed, err := detect.List(ctx, detecttest.Handle(db, d), from, to)
 			if err != nil || len(listed) != 3 || listed[0].DetectedAt.IsZero() || listed[0].Evidence["mailbox"] == "" {
 				t.Errorf("List: %d alerts, err %v, first %+v", len(listed), err, listed)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/detect/detecttest"
 	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
@@ -22,7 +23,7 @@ func hostileAlert(t *testing.T) detect.Alert {
 	db := load(t, "sqlite", []string{
 		exo("hostile-rule", day, megan, "203.0.113.66:50412", "New-InboxRule", "Name", hostileRuleName, "ForwardTo", "collect@exfil-mail.example"),
 	})
-	alerts, err := detect.Evaluate(context.Background(), db.DB, db.dialect, from, to, detect.Config{})
+	alerts, err := detect.Evaluate(context.Background(), detecttest.Handle(db.DB, db.dialect), from, to, detect.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

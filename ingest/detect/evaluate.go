@@ -3,12 +3,13 @@ package detect
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
 // evaluation is one Evaluate call's state.
@@ -29,7 +30,7 @@ type evaluation struct {
 // from for the rules that compare with history and the windows before from for the
 // rules that count. It returns the alerts whose record lies in [from, to), in time
 // order, not yet stored (see Store). It writes nothing.
-func Evaluate(ctx context.Context, db *sql.DB, dialect string, from, to time.Time, cfg Config) ([]Alert, error) {
+func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config) ([]Alert, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("detect: empty time range %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
@@ -49,7 +50,7 @@ func Evaluate(ctx context.Context, db *sql.DB, dialect string, from, to time.Tim
 	}
 	lookback := e.from.Add(-time.Duration(e.th.LookbackDays) * 24 * time.Hour)
 	var err error
-	if e.learned, err = learnDomains(ctx, db, dialect, lookback, e.to); err != nil {
+	if e.learned, err = learnDomains(ctx, h, lookback, e.to); err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
 
@@ -59,7 +60,7 @@ func Evaluate(ctx context.Context, db *sql.DB, dialect string, from, to time.Tim
 		if e.on(RuleSigninNewAddress) || e.on(RuleSigninNewCountry) {
 			start = lookback
 		}
-		recs, err := loadRecords(ctx, db, dialect, signinOps, start, e.to, false)
+		recs, err := loadRecords(ctx, h, signinOps, start, e.to, false)
 		if err != nil {
 			return nil, fmt.Errorf("detect: sign-ins: %w", err)
 		}
@@ -72,7 +73,7 @@ func Evaluate(ctx context.Context, db *sql.DB, dialect string, from, to time.Tim
 	for _, o := range [][]string{inboxRuleOps, mailboxOps, transportRuleOps, roleOps, consentOps, mfaOps, permissionOps} {
 		ops = append(ops, o...)
 	}
-	recs, err := loadRecords(ctx, db, dialect, ops, e.from, e.to, true)
+	recs, err := loadRecords(ctx, h, ops, e.from, e.to, true)
 	if err != nil {
 		return nil, fmt.Errorf("detect: changes: %w", err)
 	}
@@ -84,7 +85,7 @@ func Evaluate(ctx context.Context, db *sql.DB, dialect string, from, to time.Tim
 	// Files: the counting windows before the range too.
 	window := max(e.th.DownloadWindowMinutes, e.th.AnonymousLinkWindowMinutes)
 	if e.on(RuleAnonymousLink) || e.on(RuleDownloadBurst) {
-		recs, err := loadRecords(ctx, db, dialect, slices.Concat(anonLinkOps, downloadOps), e.from.Add(-time.Duration(window)*time.Minute), e.to, false)
+		recs, err := loadRecords(ctx, h, slices.Concat(anonLinkOps, downloadOps), e.from.Add(-time.Duration(window)*time.Minute), e.to, false)
 		if err != nil {
 			return nil, fmt.Errorf("detect: file activity: %w", err)
 		}
@@ -131,9 +132,9 @@ func (e *evaluation) checker(tenant string) *internalChecker {
 // Domains returns, per tenant id, the tenant's own domains Evaluate would use for the
 // records of [from, to): those of cfg and those learned from the records of the
 // look-back (see the package doc). Useful to check what "outside" means.
-func Domains(ctx context.Context, db *sql.DB, dialect string, from, to time.Time, cfg Config) (map[string][]string, error) {
+func Domains(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config) (map[string][]string, error) {
 	th := cfg.Thresholds.withDefaults()
-	learned, err := learnDomains(ctx, db, dialect, from.Add(-time.Duration(th.LookbackDays)*24*time.Hour), to)
+	learned, err := learnDomains(ctx, h, from.Add(-time.Duration(th.LookbackDays)*24*time.Hour), to)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}

@@ -353,7 +353,7 @@ func TestRules(t *testing.T) {
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}
-			alerts, err := detect.Evaluate(context.Background(), db.DB, db.dialect, from, to, cfg)
+			alerts, err := detect.Evaluate(context.Background(), detecttest.Handle(db.DB, db.dialect), from, to, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,7 +399,7 @@ func TestRulesSameOnEveryDatabase(t *testing.T) {
 				rs = append(rs, r)
 			}
 			detecttest.Load(t, db, d, rs)
-			alerts, err := detect.Evaluate(context.Background(), db, d, from, to, detect.Config{})
+			alerts, err := detect.Evaluate(context.Background(), detecttest.Handle(db, d), from, to, detect.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

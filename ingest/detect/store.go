@@ -5,43 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/schema"
 )
-
-// insertIfAbsent returns an INSERT of cols into table that does nothing (zero rows
-// affected) when a row with the same primary key exists, and how to order its
-// arguments. keyCols are the primary-key columns, first in cols.
-func insertIfAbsent(dialect, table string, cols []string, keyCols int) (string, func(args []any) []any) {
-	qc := make([]string, len(cols))
-	for i, c := range cols {
-		qc[i] = quote(dialect, c)
-	}
-	list := strings.Join(qc, ", ")
-	same := func(a []any) []any { return a }
-	switch dialect {
-	case sink.DialectMySQL:
-		// ON DUPLICATE KEY with a no-op update reports 0 rows for an existing key,
-		// without INSERT IGNORE's swallowing of data errors.
-		return "INSERT INTO " + table + " (" + list + ") VALUES (" + placeholders(len(cols)) + ") ON DUPLICATE KEY UPDATE " + qc[0] + " = " + qc[0], same
-	case sink.DialectSQLServer:
-		var where []string
-		for _, c := range qc[:keyCols] {
-			where = append(where, c+" = ?")
-		}
-		q := "INSERT INTO " + table + " (" + list + ") SELECT " + placeholders(len(cols)) +
-			" WHERE NOT EXISTS (SELECT 1 FROM " + table + " WITH (UPDLOCK, HOLDLOCK) WHERE " + strings.Join(where, " AND ") + ")"
-		return q, func(a []any) []any { return append(append([]any{}, a...), a[:keyCols]...) }
-	}
-	var key []string
-	for _, c := range qc[:keyCols] {
-		key = append(key, c)
-	}
-	return "INSERT INTO " + table + " (" + list + ") VALUES (" + placeholders(len(cols)) + ") ON CONFLICT (" + strings.Join(key, ", ") + ") DO NOTHING", same
-}
 
 // jsonText renders v as JSON text for a JSON column.
 func jsonText(v any) string {
@@ -55,15 +23,14 @@ func jsonText(v any) string {
 // Store inserts the alerts that are not stored yet (by ID), with detected_at now, and
 // returns those it inserted, with DetectedAt set. Storing the same alerts again inserts
 // nothing and returns none.
-func Store(ctx context.Context, db *sql.DB, dialect string, alerts []Alert) ([]Alert, error) {
+func Store(ctx context.Context, h sink.Handle, alerts []Alert) ([]Alert, error) {
 	if len(alerts) == 0 {
 		return nil, nil
 	}
 	cols := schema.Alert.ColumnNames()
-	q, order := insertIfAbsent(dialect, schema.Alert.Name, cols, 1)
-	q = sink.Rebind(dialect, q)
+	q, order := h.Dialect.InsertIfAbsent(schema.Alert.Name, cols, 1, nil)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := h.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("detect: storing alerts: %w", err)
 	}
@@ -86,8 +53,8 @@ func Store(ctx context.Context, db *sql.DB, dialect string, alerts []Alert) ([]A
 			rem = []string{}
 		}
 		args := []any{a.ID, a.Rule, a.Severity, nullIfEmpty(a.TenantID), nullIfEmpty(a.UserID), nullIfEmpty(a.RecordID),
-			jsonText(ids), nullIfEmpty(a.ClientIP), nullIfEmpty(a.Country), sink.TimeValue(dialect, a.CreationTime),
-			a.Summary, jsonText(ev), jsonText(rem), sink.TimeValue(dialect, now)}
+			jsonText(ids), nullIfEmpty(a.ClientIP), nullIfEmpty(a.Country), h.Dialect.Time(a.CreationTime),
+			a.Summary, jsonText(ev), jsonText(rem), h.Dialect.Time(now)}
 		res, err := tx.ExecContext(ctx, q, order(args)...)
 		if err != nil {
 			return nil, fmt.Errorf("detect: storing alert %s (%s): %w", a.ID[:12], a.Rule, err)
@@ -150,9 +117,9 @@ func scanAlerts(rows *sql.Rows) ([]Alert, error) {
 }
 
 // List returns the stored alerts whose record's time lies in [from, to), oldest first.
-func List(ctx context.Context, db *sql.DB, dialect string, from, to time.Time) ([]Alert, error) {
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, alertSelect+` WHERE a.creation_time >= ? AND a.creation_time < ? ORDER BY a.creation_time, a.rule, a.alert_id`),
-		sink.TimeValue(dialect, from), sink.TimeValue(dialect, to))
+func List(ctx context.Context, h sink.Handle, from, to time.Time) ([]Alert, error) {
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(alertSelect+` WHERE a.creation_time >= ? AND a.creation_time < ? ORDER BY a.creation_time, a.rule, a.alert_id`),
+		h.Dialect.Time(from), h.Dialect.Time(to))
 	if err != nil {
 		return nil, fmt.Errorf("detect: listing alerts: %w", err)
 	}

@@ -10,26 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // routeRecord maps a record to its content type by Workload and RecordType.
+// (the registry in package schema).
 func routeRecord(workload string, recordType int) string {
-	switch recordType {
-	case 11, 13, 33, 63, 107:
-		return "DLP.All"
-	}
-	switch workload {
-	case "AzureActiveDirectory":
-		return "Audit.AzureActiveDirectory"
-	case "Exchange":
-		switch recordType {
-		case 1, 2, 3, 19, 50:
-			return "Audit.Exchange"
-		}
-	case "SharePoint", "OneDrive":
-		return "Audit.SharePoint"
-	}
-	return "Audit.General"
+	return schema.ContentTypeOf(workload, recordType)
 }
 
 // loadCorpus serves the records of dir/records/*.jsonl (or dir/*.jsonl)

@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // Credential is an additional app registration the token endpoint knows.
@@ -127,7 +129,8 @@ type Server struct {
 }
 
 // ContentTypes are the five content types the API knows.
-var ContentTypes = []string{"Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"}
+// (from the registry in package schema).
+var ContentTypes = schema.ContentTypeNames()
 
 // New builds the emulator and its initial data. It does not listen.
 func New(opts Options) (*Server, error) {

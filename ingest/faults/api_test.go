@@ -71,7 +71,7 @@ func apiScenarios() []apiScenario {
 			faults: func() []fault { return []fault{sameRecordsEverywhere()} }, complete: true, publish: true,
 			check: func(t *testing.T, e *env) {
 				var dup int
-				if err := e.sink.DB().QueryRow(`SELECT SUM(records_duplicate) FROM ingest_run`).Scan(&dup); err != nil {
+				if err := e.sink.Handle().DB.QueryRow(`SELECT SUM(records_duplicate) FROM ingest_run`).Scan(&dup); err != nil {
 					t.Fatal(err)
 				}
 				if dup == 0 {

@@ -164,7 +164,7 @@ func TestFullDisk(t *testing.T) {
 			t.Parallel()
 			s := sinktest.Open(t, driver)
 			e := newEnv(t, s, emulator.Options{Seed: 41})
-			if _, err := s.DB().Exec(failingStatement[driver][0]); err != nil {
+			if _, err := s.Handle().DB.Exec(failingStatement[driver][0]); err != nil {
 				t.Fatal(err)
 			}
 			first := e.run(context.Background())
@@ -177,7 +177,7 @@ func TestFullDisk(t *testing.T) {
 					t.Fatalf("blob %s: %v; want failed with the database's message", id, st)
 				}
 			}
-			if _, err := s.DB().Exec(failingStatement[driver][1]); err != nil {
+			if _, err := s.Handle().DB.Exec(failingStatement[driver][1]); err != nil {
 				t.Fatal(err)
 			}
 			e.complete(e.run(context.Background()))
@@ -201,7 +201,7 @@ func TestLockHeldByAnotherSession(t *testing.T) {
 			s := sinktest.Open(t, driver)
 			e := newEnv(t, s, emulator.Options{Seed: 51})
 			ctx := context.Background()
-			conn, err := s.DB().Conn(ctx)
+			conn, err := s.Handle().DB.Conn(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -268,7 +268,7 @@ func (e *env) run(ctx context.Context) pipeline.Summary {
 // ledger returns each content id's status and reason.
 func ledger(t *testing.T, s sink.Sink) map[string][2]string {
 	t.Helper()
-	rows, err := s.DB().Query(`SELECT content_id, status, reason FROM content_blob`)
+	rows, err := s.Handle().DB.Query(`SELECT content_id, status, reason FROM content_blob`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func ledger(t *testing.T, s sink.Sink) map[string][2]string {
 func storedIDs(t *testing.T, s sink.Sink) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, id := range sinktest.StoredIDs(t, s.DB()) {
+	for _, id := range sinktest.StoredIDs(t, s.Handle().DB) {
 		out[id]++
 	}
 	return out
@@ -306,7 +306,7 @@ func storedIDs(t *testing.T, s sink.Sink) map[string]int {
 func lastOutcome(t *testing.T, s sink.Sink) string {
 	t.Helper()
 	var outcome string
-	err := s.DB().QueryRow(`SELECT outcome FROM ingest_run WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, started_at DESC`).Scan(&outcome)
+	err := s.Handle().DB.QueryRow(`SELECT outcome FROM ingest_run WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, started_at DESC`).Scan(&outcome)
 	if err != nil {
 		t.Fatalf("reading the last run: %v", err)
 	}

@@ -132,7 +132,7 @@ func testBadInput(t *testing.T, s sink.Sink) {
 	// MariaDB's JSON check on audit_record.raw refuses valid JSON nested deeper than 31
 	// levels or holding a lone surrogate: the sink names such a record and the pipeline
 	// quarantines it with the database's reason; everywhere else it loads.
-	if s.Dialect() == "mysql" {
+	if s.Handle().Dialect.Name() == "mysql" {
 		for i := range hostile {
 			hostile[i].want, hostile[i].marker = "quarantine", hostile[i].id
 		}
@@ -239,7 +239,7 @@ type qrow struct{ reason, raw string }
 
 func quarantined(t *testing.T, s sink.Sink) map[string][]qrow {
 	t.Helper()
-	rows, err := s.DB().Query(`SELECT content_id, reason, raw FROM quarantine`)
+	rows, err := s.Handle().DB.Query(`SELECT content_id, reason, raw FROM quarantine`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func storedIn(t *testing.T, s sink.Sink, table, col string, ids ...string) bool 
 	t.Helper()
 	for _, id := range ids {
 		var n int
-		if err := s.DB().QueryRow(fmt.Sprintf(`SELECT COUNT(*) FROM %s WHERE %s = `, table, col)+placeholder(s), id).Scan(&n); err != nil {
+		if err := s.Handle().DB.QueryRow(fmt.Sprintf(`SELECT COUNT(*) FROM %s WHERE %s = `, table, col)+placeholder(s), id).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
@@ -271,7 +271,7 @@ func storedIn(t *testing.T, s sink.Sink, table, col string, ids ...string) bool 
 }
 
 func placeholder(s sink.Sink) string {
-	if s.Dialect() == "postgres" {
+	if s.Handle().Dialect.Name() == "postgres" {
 		return "$1"
 	}
 	return "?"

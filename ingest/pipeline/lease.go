@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"strconv"
@@ -24,7 +23,7 @@ func (r *runner) acquire(ctx context.Context, l sink.Leaser, name string) (bool,
 	if err != nil || ok {
 		return ok, err
 	}
-	holder, err := currentHolder(ctx, r.o.Sink, name)
+	holder, err := l.Holder(ctx, name)
 	if err != nil || holder == "" || !deadLocalHolder(holder) {
 		return false, err
 	}
@@ -33,15 +32,6 @@ func (r *runner) acquire(ctx context.Context, l sink.Leaser, name string) (bool,
 		return false, err
 	}
 	return l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
-}
-
-func currentHolder(ctx context.Context, s sink.Sink, name string) (string, error) {
-	var holder string
-	err := s.DB().QueryRowContext(ctx, sink.Rebind(s.Dialect(), `SELECT holder FROM ingest_lease WHERE name = ?`), name).Scan(&holder)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return holder, err
 }
 
 // deadLocalHolder reports whether a holder id ("host/pid/random", see defaultHolder)

@@ -235,7 +235,7 @@ func (o *Options) defaults() {
 	}
 	if o.Loaders <= 0 {
 		o.Loaders = 2
-		if o.Sink != nil && o.Sink.Dialect() == sink.DialectSQLite {
+		if o.Sink != nil && o.Sink.Handle().Dialect.Name() == sink.DialectSQLite {
 			o.Loaders = 1
 		}
 	}

@@ -86,7 +86,7 @@ func (h *harness) assertTruth() {
 		want = append(want, r.ID)
 	}
 	sort.Strings(want)
-	got := sinktest.StoredIDs(h.t, h.sink.DB())
+	got := sinktest.StoredIDs(h.t, h.sink.Handle().DB)
 	if len(got) != len(want) {
 		h.t.Fatalf("stored %d records, the API published %d distinct ids", len(got), len(want))
 	}
@@ -154,7 +154,7 @@ func TestPipeline(t *testing.T) {
 					t.Fatalf("expired blobs not reported: %+v", sum)
 				}
 				var n int
-				if err := h.sink.DB().QueryRow(`SELECT COUNT(*) FROM content_blob WHERE status = 'expired'`).Scan(&n); err != nil {
+				if err := h.sink.Handle().DB.QueryRow(`SELECT COUNT(*) FROM content_blob WHERE status = 'expired'`).Scan(&n); err != nil {
 					t.Fatal(err)
 				}
 				if n != sum.BlobsExpired || n != len(h.emu.Expired()) {
@@ -191,7 +191,7 @@ func TestARecordTheDatabaseRefusesIsQuarantinedAndTheRestLoads(t *testing.T) {
 		t.Fatalf("want the pass complete with one record quarantined: %+v", sum)
 	}
 	var reason string
-	if err := base.DB().QueryRow(`SELECT reason FROM quarantine WHERE record_id = ?`, refused).Scan(&reason); err != nil {
+	if err := base.Handle().DB.QueryRow(`SELECT reason FROM quarantine WHERE record_id = ?`, refused).Scan(&reason); err != nil {
 		t.Fatalf("the refused record is not in quarantine: %v", err)
 	}
 	if !strings.Contains(reason, "user_id") {

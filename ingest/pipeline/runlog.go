@@ -30,10 +30,7 @@ func randomID(n int) string {
 func startRun(ctx context.Context, s sink.Sink, command string, start time.Time) (string, error) {
 	id := start.UTC().Format("20060102T150405Z") + "-" + randomID(4)
 	host, _ := os.Hostname()
-	_, err := s.DB().ExecContext(ctx, rebind(s.Dialect(),
-		`INSERT INTO ingest_run (run_id, command, host, started_at) VALUES (?, ?, ?, ?)`),
-		id, command, host, sink.TimeValue(s.Dialect(), start))
-	return id, err
+	return id, s.StartRun(ctx, sink.Run{ID: id, Command: command, Host: host, Started: start})
 }
 
 // Outcome names how a pass ended, as stored in ingest_run.outcome.
@@ -52,23 +49,8 @@ func finishRun(ctx context.Context, s sink.Sink, runID string, end time.Time, su
 	for _, e := range sum.Errors {
 		msg = append(msg, e.Error())
 	}
-	_, err := s.DB().ExecContext(ctx, rebind(s.Dialect(), `UPDATE ingest_run SET finished_at = ?, outcome = ?,
-		blobs_listed = ?, blobs_skipped = ?, blobs_loaded = ?, blobs_failed = ?, blobs_expired = ?,
-		records_loaded = ?, records_duplicate = ?, records_quarantined = ?, message = ? WHERE run_id = ?`),
-		sink.TimeValue(s.Dialect(), end), sum.Outcome(), sum.BlobsListed, sum.BlobsSkipped, sum.BlobsLoaded,
-		sum.BlobsFailed, sum.BlobsExpired, sum.RecordsLoaded, sum.RecordsDuplicate, sum.RecordsQuarantined,
-		nullIfEmpty(strings.Join(msg, "\n")), runID)
-	return err
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// rebind turns ? placeholders into the dialect's form.
-func rebind(dialect, q string) string {
-	return sink.Rebind(dialect, q)
+	return s.FinishRun(ctx, sink.Run{ID: runID, Finished: end, Outcome: sum.Outcome(),
+		BlobsListed: sum.BlobsListed, BlobsSkipped: sum.BlobsSkipped, BlobsLoaded: sum.BlobsLoaded,
+		BlobsFailed: sum.BlobsFailed, BlobsExpired: sum.BlobsExpired, RecordsLoaded: sum.RecordsLoaded,
+		RecordsDuplicate: sum.RecordsDuplicate, RecordsQuarantined: sum.RecordsQuarantined, Message: strings.Join(msg, "\n")})
 }

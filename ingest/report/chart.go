@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -54,7 +53,7 @@ const maxBars = 60
 
 // activity counts records per workload in time buckets, one portable GROUP BY query
 // per bucket (date arithmetic differs on every database; counting does not).
-func activity(ctx context.Context, db *sql.DB, dialect string, from, to time.Time) (chart, error) {
+func activity(ctx context.Context, h sink.Handle, from, to time.Time) (chart, error) {
 	size := bucketSizes[len(bucketSizes)-1]
 	for _, s := range bucketSizes {
 		if int(to.Sub(from)/s)+1 <= maxBars {
@@ -69,10 +68,10 @@ func activity(ctx context.Context, db *sql.DB, dialect string, from, to time.Tim
 	}
 	var buckets []bucket
 	totals := map[string]int{}
-	q := sink.Rebind(dialect, `SELECT workload, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY workload`)
+	q := h.Dialect.Rebind(`SELECT workload, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY workload`)
 	for t := start; t.Before(to); t = t.Add(size) {
 		lo, hi := maxTime(t, from), minTime(t.Add(size), to)
-		cs, _, err := counts(ctx, db, q, sink.TimeValue(dialect, lo), sink.TimeValue(dialect, hi))
+		cs, _, err := counts(ctx, h, q, h.Dialect.Time(lo), h.Dialect.Time(hi))
 		if err != nil {
 			return chart{}, err
 		}

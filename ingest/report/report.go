@@ -67,7 +67,7 @@ type data struct {
 
 // Render builds the report of the records with from <= creation_time < to in db (a
 // migrated database of dialect postgres, mysql, sqlserver or sqlite) and of alerts.
-func Render(ctx context.Context, db *sql.DB, dialect string, from, to time.Time, alerts []detect.Alert) ([]byte, error) {
+func Render(ctx context.Context, h sink.Handle, from, to time.Time, alerts []detect.Alert) ([]byte, error) {
 	from, to = from.UTC(), to.UTC()
 	if !to.After(from) {
 		return nil, fmt.Errorf("report: empty time range %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
@@ -85,25 +85,25 @@ func Render(ctx context.Context, db *sql.DB, dialect string, from, to time.Time,
 			d.BySeverity = append(d.BySeverity, Count{s, sev[s]})
 		}
 	}
-	q := func(query string) string { return sink.Rebind(dialect, query) }
-	tf, tt := sink.TimeValue(dialect, from), sink.TimeValue(dialect, to)
+	q := func(query string) string { return h.Dialect.Rebind(query) }
+	tf, tt := h.Dialect.Time(from), h.Dialect.Time(to)
 	var err error
-	if d.Operations, d.Records, err = counts(ctx, db, q(`SELECT operation, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY operation`), tf, tt); err != nil {
+	if d.Operations, d.Records, err = counts(ctx, h, q(`SELECT operation, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY operation`), tf, tt); err != nil {
 		return nil, fmt.Errorf("report: operations: %w", err)
 	}
 	var users, addrs []Count
-	if users, _, err = counts(ctx, db, q(`SELECT user_id, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY user_id`), tf, tt); err != nil {
+	if users, _, err = counts(ctx, h, q(`SELECT user_id, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? GROUP BY user_id`), tf, tt); err != nil {
 		return nil, fmt.Errorf("report: users: %w", err)
 	}
-	if addrs, _, err = counts(ctx, db, q(`SELECT client_ip, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? AND client_ip IS NOT NULL GROUP BY client_ip`), tf, tt); err != nil {
+	if addrs, _, err = counts(ctx, h, q(`SELECT client_ip, COUNT(*) FROM audit_record WHERE creation_time >= ? AND creation_time < ? AND client_ip IS NOT NULL GROUP BY client_ip`), tf, tt); err != nil {
 		return nil, fmt.Errorf("report: addresses: %w", err)
 	}
 	d.Users, d.Addresses = len(users), len(addrs)
 	d.Operations, d.TopUsers, d.TopAddresses = top(d.Operations, 15), top(users, 15), top(addrs, 15)
-	if d.Failures, d.Failed, err = failures(ctx, db, dialect, tf, tt); err != nil {
+	if d.Failures, d.Failed, err = failures(ctx, h, tf, tt); err != nil {
 		return nil, fmt.Errorf("report: sign-in failures: %w", err)
 	}
-	if d.Chart, err = activity(ctx, db, dialect, from, to); err != nil {
+	if d.Chart, err = activity(ctx, h, from, to); err != nil {
 		return nil, fmt.Errorf("report: activity: %w", err)
 	}
 	var buf bytes.Buffer
@@ -125,8 +125,8 @@ func rank(s string) int {
 
 // counts reads (key, count) rows; a NULL key reads as "(none)". It returns the rows
 // sorted by count, largest first, and their total.
-func counts(ctx context.Context, db *sql.DB, query string, args ...any) ([]Count, int, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+func counts(ctx context.Context, h sink.Handle, query string, args ...any) ([]Count, int, error) {
+	rows, err := h.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -158,8 +158,8 @@ func top(cs []Count, n int) []Count {
 }
 
 // failures groups failed sign-ins by user, address and error, most first.
-func failures(ctx context.Context, db *sql.DB, dialect string, tf, tt any) ([]Failure, int, error) {
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT user_id, client_ip, error_number, logon_error, COUNT(*), MAX(creation_time)
+func failures(ctx context.Context, h sink.Handle, tf, tt any) ([]Failure, int, error) {
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT user_id, client_ip, error_number, logon_error, COUNT(*), MAX(creation_time)
 		FROM audit_record WHERE operation = ? AND creation_time >= ? AND creation_time < ?
 		GROUP BY user_id, client_ip, error_number, logon_error`), "UserLoginFailed", tf, tt)
 	if err != nil {

@@ -45,14 +45,14 @@ func TestRenderOnEveryDatabase(t *testing.T) {
 				recs = append(recs, detecttest.Record(t, r))
 			}
 			detecttest.Load(t, db, d, recs)
-			alerts, err := detect.Evaluate(ctx, db, d, from, to, detect.Config{})
+			alerts, err := detect.Evaluate(ctx, detecttest.Handle(db, d), from, to, detect.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(alerts) != 1 {
 				t.Fatalf("%d alerts, want the forwarding rule", len(alerts))
 			}
-			page, err := report.Render(ctx, db, d, from, to, alerts)
+			page, err := report.Render(ctx, detecttest.Handle(db, d), from, to, alerts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,11 +86,11 @@ func TestReportInChromium(t *testing.T) {
 	story := detecttest.LoadEmulator(t, db, "sqlite")
 	now := time.Now().UTC()
 	rFrom, rTo := now.Add(-7*24*time.Hour).Truncate(time.Hour), now.Truncate(time.Hour).Add(time.Hour)
-	alerts, err := detect.Evaluate(ctx, db, "sqlite", rFrom, rTo, detect.Config{})
+	alerts, err := detect.Evaluate(ctx, detecttest.Handle(db, "sqlite"), rFrom, rTo, detect.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := report.Render(ctx, db, "sqlite", rFrom, rTo, alerts)
+	page, err := report.Render(ctx, detecttest.Handle(db, "sqlite"), rFrom, rTo, alerts)
 	if err != nil {
 		t.Fatal(err)
 	}

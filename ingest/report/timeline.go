@@ -35,17 +35,17 @@ type Entry struct {
 // Timeline returns every record of user (its UserId, mailbox owner or directory
 // target, compared case-insensitively) with from <= creation_time < to, across
 // workloads, oldest first. limit > 0 keeps the first limit entries.
-func Timeline(ctx context.Context, db *sql.DB, dialect, user string, from, to time.Time, limit int) ([]Entry, error) {
+func Timeline(ctx context.Context, h sink.Handle, user string, from, to time.Time, limit int) ([]Entry, error) {
 	u := strings.ToLower(strings.TrimSpace(user))
 	if u == "" {
 		return nil, fmt.Errorf("timeline: no user given")
 	}
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, `SELECT id, creation_time, workload, operation, result_status, client_ip, user_id,
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT id, creation_time, workload, operation, result_status, client_ip, user_id,
 		mailbox_owner_upn, target_upn, object_id, error_number, logon_error, item_subject, source_file_name, user_agent
 		FROM audit_record
 		WHERE creation_time >= ? AND creation_time < ?
 		  AND (LOWER(user_id) = ? OR LOWER(mailbox_owner_upn) = ? OR LOWER(target_upn) = ?)
-		ORDER BY creation_time, id`), sink.TimeValue(dialect, from), sink.TimeValue(dialect, to), u, u, u)
+		ORDER BY creation_time, id`), h.Dialect.Time(from), h.Dialect.Time(to), u, u, u)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}

@@ -32,7 +32,7 @@ func TestTimeline(t *testing.T) {
 				recs = append(recs, detecttest.Record(t, r))
 			}
 			detecttest.Load(t, db, d, recs)
-			entries, err := report.Timeline(context.Background(), db, d, "MEGAN.BOWEN@contoso.example", from, to, 0)
+			entries, err := report.Timeline(context.Background(), detecttest.Handle(db, d), "MEGAN.BOWEN@contoso.example", from, to, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

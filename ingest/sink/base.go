@@ -17,15 +17,9 @@ import (
 // queries, MarkBlob, leases and the lookup tables. Each sink embeds it and adds Load.
 type base struct {
 	db *sql.DB
-	d  *sqlDialect
+	d  *Dialect
 	hooks
 }
-
-// DB returns the database handle.
-func (s *base) DB() *sql.DB { return s.db }
-
-// Dialect returns the dialect name (postgres, mysql, sqlserver or sqlite).
-func (s *base) Dialect() string { return s.d.name }
 
 // knownChunk bounds the ids of one IN list, well under SQL Server's 2,100 parameters.
 const knownChunk = 500
@@ -149,7 +143,7 @@ func (s *base) markBlob(ctx context.Context, b schema.Blob) error {
 // upsertSQL returns a statement that inserts a row of t or, when its primary key exists,
 // updates the columns in update; and a function turning the row (all of t's columns, in
 // order) into the statement's arguments.
-func (d *sqlDialect) upsertSQL(t *schema.Table, update []string) (string, func(row []any) []any) {
+func (d *Dialect) upsertSQL(t *schema.Table, update []string) (string, func(row []any) []any) {
 	q := d.quote
 	cols := t.ColumnNames()
 	ins := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", q(t.Name), d.columns(cols), placeholders(len(cols)))

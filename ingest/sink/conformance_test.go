@@ -50,6 +50,8 @@ var conformanceCases = []struct {
 	{"leases exclude a second holder until expiry or release", testLeases},
 	{"migrated columns match schema", testColumns},
 	{"migrate is idempotent and reversible", testMigrate},
+	{"the dialect's SQL runs: insert-if-absent, limit, time literals and ranges", testDialect},
+	{"the run log and the read handle agree", testRunLog},
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -59,20 +61,12 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // quote quotes an identifier in the sink's dialect.
-func quote(s sink.Sink, ident string) string {
-	switch s.Dialect() {
-	case sink.DialectMySQL:
-		return "`" + ident + "`"
-	case sink.DialectSQLServer:
-		return "[" + ident + "]"
-	}
-	return `"` + ident + `"`
-}
+func quote(s sink.Sink, ident string) string { return s.Handle().Dialect.Quote(ident) }
 
 func count(t *testing.T, s sink.Sink, table string) int {
 	t.Helper()
 	var n int
-	if err := s.DB().QueryRowContext(ctxT(t), "SELECT COUNT(*) FROM "+quote(s, table)).Scan(&n); err != nil {
+	if err := s.Handle().DB.QueryRowContext(ctxT(t), "SELECT COUNT(*) FROM "+quote(s, table)).Scan(&n); err != nil {
 		t.Fatalf("counting %s: %v", table, err)
 	}
 	return n
@@ -162,7 +156,7 @@ func testCorpus(t *testing.T, driver string) {
 		t.Errorf("first load: %+v, want %+v", got, want)
 	}
 	var rows, distinct int
-	if err := s.DB().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*), COUNT(DISTINCT %s) FROM %s", quote(s, "id"), quote(s, "audit_record"))).Scan(&rows, &distinct); err != nil {
+	if err := s.Handle().DB.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*), COUNT(DISTINCT %s) FROM %s", quote(s, "id"), quote(s, "audit_record"))).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != len(first) || distinct != len(first) {
@@ -214,7 +208,7 @@ func readRecords(t *testing.T, s sink.Sink) map[string][]any {
 	for i, c := range cols {
 		quoted[i] = quote(s, c)
 	}
-	rows, err := s.DB().QueryContext(ctxT(t), fmt.Sprintf("SELECT %s FROM %s", strings.Join(quoted, ", "), quote(s, "audit_record")))
+	rows, err := s.Handle().DB.QueryContext(ctxT(t), fmt.Sprintf("SELECT %s FROM %s", strings.Join(quoted, ", "), quote(s, "audit_record")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +301,7 @@ func compareRecord(t *testing.T, s sink.Sink, want schema.Record, got []any) {
 		switch {
 		case c.Type == schema.JSON && w != nil && g != nil:
 			wj := w.(string)
-			if s.Dialect() == sink.DialectPostgres && strings.Contains(wj, `\u0000`) {
+			if s.Handle().Dialect.Name() == sink.DialectPostgres && strings.Contains(wj, `\u0000`) {
 				// jsonb cannot hold \u0000: the sink replaced it and said so.
 				wj = strings.ReplaceAll(wj, `\u0000`, `\ufffd`)
 			}
@@ -318,7 +312,7 @@ func compareRecord(t *testing.T, s sink.Sink, want schema.Record, got []any) {
 			if !w.(time.Time).Truncate(time.Microsecond).Equal(g.(time.Time)) {
 				t.Errorf("record %s: %s = %v, want %v", want.ID, c.Name, g, w)
 			}
-		case c.Name == "parse_notes" && s.Dialect() == sink.DialectPostgres && g != nil && strings.Contains(g.(string), "PostgreSQL"):
+		case c.Name == "parse_notes" && s.Handle().Dialect.Name() == sink.DialectPostgres && g != nil && strings.Contains(g.(string), "PostgreSQL"):
 			// The PostgreSQL sink appends its own notes.
 		default:
 			if !reflect.DeepEqual(w, g) {
@@ -516,7 +510,7 @@ func testUnicodeAndLong(t *testing.T, driver string) {
 	}
 	// The indexed columns find the values again (a prefix index on MySQL, hash on PostgreSQL).
 	var n int
-	if err := s.DB().QueryRowContext(ctxT(t), sink.Rebind(s.Dialect(), fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s = ? AND %s = ?",
+	if err := s.Handle().DB.QueryRowContext(ctxT(t), s.Handle().Dialect.Rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s = ? AND %s = ?",
 		quote(s, "audit_record"), quote(s, "object_id"), quote(s, "user_id"))), url, maxKey).Scan(&n); err != nil || n != 1 {
 		t.Errorf("looking the record up by object_id and user_id: %d rows, %v", n, err)
 	}
@@ -529,7 +523,7 @@ func testUnicodeAndLong(t *testing.T, driver string) {
 func readProps(t *testing.T, s sink.Sink, id string) []schema.Property {
 	t.Helper()
 	q := func(c string) string { return quote(s, c) }
-	rows, err := s.DB().QueryContext(ctxT(t), sink.Rebind(s.Dialect(), fmt.Sprintf("SELECT %s, %s, %s, %s, %s FROM %s WHERE %s = ? ORDER BY %s, %s",
+	rows, err := s.Handle().DB.QueryContext(ctxT(t), s.Handle().Dialect.Rebind(fmt.Sprintf("SELECT %s, %s, %s, %s, %s FROM %s WHERE %s = ? ORDER BY %s, %s",
 		q("list"), q("ordinal"), q("name"), q("value"), q("old_value"), q("audit_property"), q("record_id"), q("list"), q("ordinal"))), id)
 	if err != nil {
 		t.Fatal(err)
@@ -596,7 +590,7 @@ func testQuarantine(t *testing.T, driver string) {
 		t.Errorf("quarantine holds %d rows, want 2", n)
 	}
 	var raw string
-	if err := s.DB().QueryRowContext(ctxT(t), sink.Rebind(s.Dialect(), fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?",
+	if err := s.Handle().DB.QueryRowContext(ctxT(t), s.Handle().Dialect.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?",
 		quote(s, "raw"), quote(s, "quarantine"), quote(s, "ordinal"))), 2).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +603,7 @@ func testQuarantine(t *testing.T, driver string) {
 func blobRow(t *testing.T, s sink.Sink, id string) (status string, attempts int64) {
 	t.Helper()
 	var a sql.NullInt64
-	err := s.DB().QueryRowContext(ctxT(t), sink.Rebind(s.Dialect(), fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = ? AND %s = ?",
+	err := s.Handle().DB.QueryRowContext(ctxT(t), s.Handle().Dialect.Rebind(fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = ? AND %s = ?",
 		quote(s, "status"), quote(s, "attempts"), quote(s, "content_blob"), quote(s, "tenant_id"), quote(s, "content_id"))), "tenant-1", id).Scan(&status, &a)
 	if err != nil {
 		t.Fatalf("reading blob %s: %v", id, err)
@@ -778,7 +772,7 @@ func testColumns(t *testing.T, driver string) {
 	for _, table := range schema.Migrated() {
 		var query string
 		var args []any
-		switch s.Dialect() {
+		switch s.Handle().Dialect.Name() {
 		case sink.DialectPostgres:
 			query = "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1"
 		case sink.DialectMySQL:
@@ -789,7 +783,7 @@ func testColumns(t *testing.T, driver string) {
 			query = "SELECT name, type FROM pragma_table_info(?)"
 		}
 		args = append(args, table.Name)
-		rows, err := s.DB().QueryContext(ctx, query, args...)
+		rows, err := s.Handle().DB.QueryContext(ctx, query, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -809,7 +803,7 @@ func testColumns(t *testing.T, driver string) {
 				continue
 			}
 			delete(got, c.Name)
-			classes := typeClass(s.Dialect(), typ)
+			classes := typeClass(s.Handle().Dialect.Name(), typ)
 			found := false
 			for _, cl := range classes {
 				found = found || cl == c.Type
@@ -870,7 +864,7 @@ func testMigrate(t *testing.T, driver string) {
 		t.Errorf("user_type holds %d rows, want %d", n, len(schema.UserTypes))
 	}
 	// A renamed type is corrected by the next Migrate.
-	if _, err := s.DB().ExecContext(ctx, sink.Rebind(s.Dialect(), fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?",
+	if _, err := s.Handle().DB.ExecContext(ctx, s.Handle().Dialect.Rebind(fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?",
 		quote(s, "record_type"), quote(s, "name"), quote(s, "record_type"))), "Stale", 15); err != nil {
 		t.Fatal(err)
 	}
@@ -878,7 +872,7 @@ func testMigrate(t *testing.T, driver string) {
 		t.Fatal(err)
 	}
 	var name string
-	if err := s.DB().QueryRowContext(ctx, sink.Rebind(s.Dialect(), fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?",
+	if err := s.Handle().DB.QueryRowContext(ctx, s.Handle().Dialect.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?",
 		quote(s, "name"), quote(s, "record_type"), quote(s, "record_type"))), 15).Scan(&name); err != nil || name != schema.RecordTypes[15] {
 		t.Errorf("record_type 15 = %q, %v; want %q", name, err, schema.RecordTypes[15])
 	}
@@ -893,7 +887,7 @@ func testMigrate(t *testing.T, driver string) {
 			t.Fatalf("after MigrateDown: %d applied, want %d", a, want)
 		}
 	}
-	if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(s, "audit_record")).Scan(new(int)); err == nil {
+	if err := s.Handle().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(s, "audit_record")).Scan(new(int)); err == nil {
 		t.Error("audit_record still exists after migrating all the way down")
 	}
 	if err := sink.MigrateDown(ctx, s); err == nil {
@@ -923,5 +917,83 @@ func TestCorpusNormalizes(t *testing.T) {
 	}
 	if recs < 300 {
 		t.Errorf("%d records normalized, %d quarantined; want at least 300 of the corpus's 321", recs, quarantined)
+	}
+}
+
+func testDialect(t *testing.T, driver string) {
+	s := sinktest.Open(t, driver)
+	h := s.Handle()
+	d := h.Dialect
+	ctx := ctxT(t)
+	cols := []string{"name", "holder", "expires_at"}
+	at := time.Date(2026, 11, 20, 10, 30, 0, 123456000, time.UTC)
+	q, order := d.InsertIfAbsent("ingest_lease", cols, 1, nil)
+	for i, want := range []int64{1, 0} {
+		res, err := h.DB.ExecContext(ctx, q, order([]any{"lease-a", fmt.Sprintf("holder-%d", i), d.Time(at)})...)
+		if err != nil {
+			t.Fatalf("insert-if-absent #%d: %v\n%s", i+1, err, q)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != want {
+			t.Errorf("insert-if-absent #%d: %d rows (%v), want %d", i+1, n, err, want)
+		}
+	}
+	if _, err := h.DB.ExecContext(ctx, d.Rebind(fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s)",
+		d.Quote("ingest_lease"), d.QuoteList(cols), d.TimeLiteral(at.Add(time.Hour)))), "lease-b", "holder-b"); err != nil {
+		t.Fatalf("a time literal: %v", err)
+	}
+	cond, args := d.TimeRange(d.Quote("expires_at"), at, at.Add(time.Hour))
+	var n int
+	if err := h.DB.QueryRowContext(ctx, d.Rebind("SELECT COUNT(*) FROM "+d.Quote("ingest_lease")+" WHERE "+cond), args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("[at, at+1h) holds %d leases, want 1 (lease-a at the start, lease-b at the excluded end)", n)
+	}
+	var first string
+	if err := h.DB.QueryRowContext(ctx, d.Limit("SELECT "+d.Quote("holder")+" FROM "+d.Quote("ingest_lease")+" ORDER BY "+d.Quote("expires_at")+" DESC", 1)).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if first != "holder-b" {
+		t.Errorf("the newest lease is held by %q, want holder-b (the time literal)", first)
+	}
+	if holder, err := s.(sink.Leaser).Holder(ctx, "lease-a"); err != nil || holder != "holder-0" {
+		t.Errorf("Holder(lease-a) = %q, %v; want holder-0 (the second insert did nothing)", holder, err)
+	}
+	if _, err := h.DB.ExecContext(ctx, d.EmptyTable("ingest_lease")); err != nil {
+		t.Fatal(err)
+	}
+	if holder, err := s.(sink.Leaser).Holder(ctx, "lease-a"); err != nil || holder != "" {
+		t.Errorf("after emptying: Holder(lease-a) = %q, %v; want none", holder, err)
+	}
+}
+
+func testRunLog(t *testing.T, driver string) {
+	s := sinktest.Open(t, driver)
+	ctx := ctxT(t)
+	h := s.Handle()
+	if r, err := h.LastRun(ctx); err != nil || r != nil {
+		t.Fatalf("LastRun of an empty run log = %+v, %v; want none", r, err)
+	}
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i, id := range []string{"run-1", "run-2"} {
+		if err := s.StartRun(ctx, sink.Run{ID: id, Command: "run", Host: "h", Started: start.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := h.LastRun(ctx)
+	if err != nil || r == nil || r.ID != "run-2" || r.Outcome != "" || !r.Finished.IsZero() {
+		t.Fatalf("LastRun while running = %+v, %v; want run-2 unfinished", r, err)
+	}
+	want := sink.Run{ID: "run-2", Command: "run", Host: "h", Started: start.Add(time.Minute), Finished: start.Add(2 * time.Minute),
+		Outcome: "incomplete", BlobsListed: 9, BlobsSkipped: 1, BlobsLoaded: 5, BlobsFailed: 2, BlobsExpired: 1,
+		RecordsLoaded: 40, RecordsDuplicate: 3, RecordsQuarantined: 2, Message: "a\nb"}
+	if err := s.FinishRun(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = h.LastRun(ctx); err != nil || r == nil || !reflect.DeepEqual(*r, want) {
+		t.Errorf("LastRun = %+v, %v\nwant %+v", r, err, want)
+	}
+	if n, err := h.CountRecords(ctx); err != nil || n != 0 {
+		t.Errorf("CountRecords = %d, %v; want 0", n, err)
 	}
 }

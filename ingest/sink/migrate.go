@@ -39,14 +39,6 @@ func MigrateLogger(l *slog.Logger) MigrateOption {
 	return func(c *migrateConfig) { c.logger = l }
 }
 
-// gooseDialects maps a sink dialect to goose's name for it.
-var gooseDialects = map[string]goose.Dialect{
-	DialectPostgres:  goose.DialectPostgres,
-	DialectMySQL:     goose.DialectMySQL,
-	DialectSQLServer: goose.DialectMSSQL, // goose's Provider rejects "sqlserver"
-	DialectSQLite:    goose.DialectSQLite3,
-}
-
 // provider builds a goose Provider over the sink's database and its dialect's embedded
 // migrations, with a cross-process lock where goose has one: a PostgreSQL advisory lock
 // (its id derived from the database and schema, so tests migrating separate schemas of
@@ -57,20 +49,20 @@ func provider(ctx context.Context, s Sink, locking bool, opts []MigrateOption) (
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gd, ok := gooseDialects[s.Dialect()]
-	if !ok {
-		return nil, fmt.Errorf("no goose dialect for sink dialect %q", s.Dialect())
+	gd := s.Handle().Dialect.goose
+	if gd == "" {
+		return nil, fmt.Errorf("no goose dialect for sink dialect %q", s.Handle().Dialect.Name())
 	}
-	fsys, err := migrations.FS(s.Dialect())
+	fsys, err := migrations.FS(s.Handle().Dialect.Name())
 	if err != nil {
 		return nil, err
 	}
 	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithSlog(cfg.logger)}
 	if locking {
-		switch s.Dialect() {
+		switch s.Handle().Dialect.Name() {
 		case DialectPostgres:
 			var where string
-			if err := s.DB().QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&where); err != nil {
+			if err := s.Handle().DB.QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&where); err != nil {
 				return nil, fmt.Errorf("reading the current schema: %w", err)
 			}
 			l, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(crc32.ChecksumIEEE([]byte("o365ingest migrate " + where)))))
@@ -86,7 +78,7 @@ func provider(ctx context.Context, s Sink, locking bool, opts []MigrateOption) (
 			popts = append(popts, goose.WithLocker(l))
 		}
 	}
-	return goose.NewProvider(gd, s.DB(), fsys, popts...)
+	return goose.NewProvider(gd, s.Handle().DB, fsys, popts...)
 }
 
 // Migrate applies every pending migration, then makes the record_type and user_type
@@ -95,14 +87,14 @@ func provider(ctx context.Context, s Sink, locking bool, opts []MigrateOption) (
 func Migrate(ctx context.Context, s Sink, opts ...MigrateOption) error {
 	p, err := provider(ctx, s, true, opts)
 	if err != nil {
-		return fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+		return fmt.Errorf("%s: preparing migrations: %w", s.Handle().Dialect.Name(), err)
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("%s: migrating up: %w", s.Dialect(), err)
+		return fmt.Errorf("%s: migrating up: %w", s.Handle().Dialect.Name(), err)
 	}
 	b, ok := s.(interface{ lookups() *base })
 	if !ok {
-		return fmt.Errorf("%s: sink %T cannot fill the lookup tables", s.Dialect(), s)
+		return fmt.Errorf("%s: sink %T cannot fill the lookup tables", s.Handle().Dialect.Name(), s)
 	}
 	return b.lookups().syncLookups(ctx)
 }
@@ -112,13 +104,13 @@ func Migrate(ctx context.Context, s Sink, opts ...MigrateOption) error {
 func MigrateDown(ctx context.Context, s Sink, opts ...MigrateOption) error {
 	p, err := provider(ctx, s, true, opts)
 	if err != nil {
-		return fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+		return fmt.Errorf("%s: preparing migrations: %w", s.Handle().Dialect.Name(), err)
 	}
 	if _, err := p.Down(ctx); err != nil {
 		if errors.Is(err, goose.ErrNoNextVersion) {
-			return fmt.Errorf("%s: migrating down: no migration is applied", s.Dialect())
+			return fmt.Errorf("%s: migrating down: no migration is applied", s.Handle().Dialect.Name())
 		}
-		return fmt.Errorf("%s: migrating down: %w", s.Dialect(), err)
+		return fmt.Errorf("%s: migrating down: %w", s.Handle().Dialect.Name(), err)
 	}
 	return nil
 }
@@ -129,11 +121,11 @@ func MigrateDown(ctx context.Context, s Sink, opts ...MigrateOption) error {
 func MigrateStatus(ctx context.Context, s Sink, opts ...MigrateOption) ([]MigrationStatus, error) {
 	p, err := provider(ctx, s, false, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: preparing migrations: %w", s.Dialect(), err)
+		return nil, fmt.Errorf("%s: preparing migrations: %w", s.Handle().Dialect.Name(), err)
 	}
 	st, err := p.Status(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading migration status: %w", s.Dialect(), err)
+		return nil, fmt.Errorf("%s: reading migration status: %w", s.Handle().Dialect.Name(), err)
 	}
 	out := make([]MigrationStatus, len(st))
 	for i, m := range st {

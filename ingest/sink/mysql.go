@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
 
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -42,10 +43,28 @@ func mysqlErrno(err error) uint16 {
 	return 0
 }
 
-var mysqlDialect = &sqlDialect{
+var mysqlDialect = &Dialect{
+	goose: goose.DialectMySQL,
 	name:  DialectMySQL,
 	quote: func(s string) string { return "`" + s + "`" },
-	now:   "UTC_TIMESTAMP(6)",
+	columnType: func(c schema.Column) (string, bool) {
+		switch c.Type {
+		case schema.Key:
+			return fmt.Sprintf("VARCHAR(%d)", c.Size), true
+		case schema.Text:
+			return "LONGTEXT", true
+		case schema.Int:
+			return "BIGINT", true
+		case schema.Bool:
+			return "TINYINT(1)", true
+		case schema.Time:
+			return "DATETIME(6)", true
+		case schema.JSON:
+			return "JSON", true
+		}
+		return "", false
+	},
+	now: "UTC_TIMESTAMP(6)",
 	later: func(d time.Duration) (string, []any) {
 		return "UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND", []any{d.Microseconds()}
 	},

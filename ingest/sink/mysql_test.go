@@ -14,14 +14,14 @@ import (
 func TestMySQLStrictSession(t *testing.T) {
 	s := sinktest.Open(t, "mysql")
 	var mode, tz string
-	if err := s.DB().QueryRowContext(ctxT(t), "SELECT @@SESSION.sql_mode, @@SESSION.time_zone").Scan(&mode, &tz); err != nil {
+	if err := s.Handle().DB.QueryRowContext(ctxT(t), "SELECT @@SESSION.sql_mode, @@SESSION.time_zone").Scan(&mode, &tz); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(mode, "STRICT_ALL_TABLES") || tz != "+00:00" {
 		t.Errorf("session sql_mode %q time_zone %q; want STRICT_ALL_TABLES and +00:00", mode, tz)
 	}
 	// Bypassing the sink's checks, the server itself refuses an over-long value.
-	_, err := s.DB().ExecContext(ctxT(t), "INSERT INTO ingest_lease (name, holder, expires_at) VALUES (?, 'h', UTC_TIMESTAMP())", strings.Repeat("n", 300))
+	_, err := s.Handle().DB.ExecContext(ctxT(t), "INSERT INTO ingest_lease (name, holder, expires_at) VALUES (?, 'h', UTC_TIMESTAMP())", strings.Repeat("n", 300))
 	if err == nil {
 		t.Error("a 300-character lease name was accepted into VARCHAR(256)")
 	}

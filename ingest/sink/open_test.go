@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/o365ingest/o365ingest/migrations"
 )
 
 func TestDriverNames(t *testing.T) {
@@ -19,9 +21,12 @@ func TestDriverNames(t *testing.T) {
 	if _, err := Open(context.Background(), "oracle", "x"); !errors.Is(err, ErrUnknownDriver) {
 		t.Errorf("Open(oracle): %v, want ErrUnknownDriver", err)
 	}
-	for name, d := range drivers {
-		if _, ok := gooseDialects[d.dialect]; !ok {
-			t.Errorf("driver %s: dialect %s has no goose dialect", name, d.dialect)
+	for _, d := range drivers {
+		if d.Dialect.goose == "" {
+			t.Errorf("driver %s: dialect %s has no goose dialect", d.Name, d.Dialect.name)
+		}
+		if _, err := migrations.FS(d.Dialect.name); err != nil {
+			t.Errorf("driver %s: %v", d.Name, err)
 		}
 	}
 }

@@ -13,14 +13,32 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-var postgresDialect = &sqlDialect{
-	name:  DialectPostgres,
-	quote: func(s string) string { return `"` + s + `"` },
-	now:   "now()",
+var postgresDialect = &Dialect{
+	goose:       goose.DialectPostgres,
+	name:        DialectPostgres,
+	quote:       func(s string) string { return `"` + s + `"` },
+	placeholder: "$",
+	columnType: func(c schema.Column) (string, bool) {
+		switch c.Type {
+		case schema.Key, schema.Text:
+			return "text", true
+		case schema.Int:
+			return "bigint", true
+		case schema.Bool:
+			return "boolean", true
+		case schema.Time:
+			return "timestamptz", true
+		case schema.JSON:
+			return "jsonb", true
+		}
+		return "", false
+	},
+	now: "now()",
 	later: func(d time.Duration) (string, []any) {
 		return "now() + make_interval(secs => ?::float8)", []any{d.Seconds()}
 	},
@@ -32,7 +50,7 @@ var postgresDialect = &sqlDialect{
 	},
 }
 
-// Postgres is the PostgreSQL sink (pgx v5). Loads go through a pgxpool; DB() is a
+// Postgres is the PostgreSQL sink (pgx v5). Loads go through a pgxpool; Handle().DB is a
 // database/sql handle over the same pool, so migrations and queries share its settings.
 type Postgres struct {
 	base

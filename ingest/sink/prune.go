@@ -43,11 +43,7 @@ func (s *base) Prune(ctx context.Context, cutoff time.Time) (PruneResult, error)
 func (s *base) pruneRows(ctx context.Context, cutoff time.Time, res *PruneResult) error {
 	q := s.d.quote
 	at := s.d.time(cutoff.UTC())
-	pick := fmt.Sprintf("SELECT %s FROM %s WHERE %s < ? LIMIT %d", q("id"), q("audit_record"), q("creation_time"), pruneChunk)
-	if s.d.name == DialectSQLServer {
-		pick = fmt.Sprintf("SELECT TOP (%d) %s FROM %s WHERE %s < ?", pruneChunk, q("id"), q("audit_record"), q("creation_time"))
-	}
-	pick = s.d.rebind(pick)
+	pick := s.d.rebind(s.d.Limit(fmt.Sprintf("SELECT %s FROM %s WHERE %s < ?", q("id"), q("audit_record"), q("creation_time")), pruneChunk))
 	for {
 		n, err := s.pruneChunk(ctx, pick, at, res)
 		if err != nil {

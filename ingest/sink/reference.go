@@ -164,9 +164,9 @@ func (s *SQLServer) BulkLimit(ctx context.Context, recs []schema.Record) error {
 // INSERT of the audit_record row, autocommitted) in dialect, and the arguments it takes
 // for a record.
 func RowInsert(dialect string) (string, func(r schema.Record) []any, error) {
-	d, ok := dialectOf(dialect)
-	if !ok {
-		return "", nil, fmt.Errorf("no dialect %q", dialect)
+	d, err := DialectFor(dialect)
+	if err != nil {
+		return "", nil, err
 	}
 	return d.insertSQL(&schema.AuditRecord), func(r schema.Record) []any {
 		vals := r.Values
@@ -175,15 +175,6 @@ func RowInsert(dialect string) (string, func(r schema.Record) []any, error) {
 		}
 		return d.args(vals)
 	}, nil
-}
-
-func dialectOf(name string) (*sqlDialect, bool) {
-	for _, d := range []*sqlDialect{postgresDialect, mysqlDialect, sqliteDialect, sqlserverDialect} {
-		if d.name == name {
-			return d, true
-		}
-	}
-	return nil, false
 }
 
 // OpenRaw opens a plain database/sql handle on dsn for driver, configured as the sink

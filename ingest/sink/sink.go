@@ -17,6 +17,17 @@
 //   - Every sink is a Leaser, and the ledger status of a blob only moves up
 //     (failed < expired < loaded).
 //
+// The package is the one home of the ingest tables' SQL: loads, the ledger, leases and
+// the run log are Sink methods, and status reads the ledger and run log through Handle.
+// Read-only users of the database (detections, reports, status) get a Handle, the
+// database with its Dialect, the one value that spells what differs between databases
+// (quoting, placeholders, time values and literals, LIMIT/TOP, insert-if-absent, column
+// types); the DDL generator asks it too.
+//
+// The driver table (open.go) lists every database: its name and aliases, Dialect, Open,
+// and how tests and the benchmark make an empty database on its server. sinktest, the
+// conformance suite and the benchmark derive their drivers from it.
+//
 // Open takes the driver's native DSN; Describe renders it for logs without credentials.
 // Migrate (goose, migrations/<dialect>) runs before anything else touches the database.
 // Tests get isolated, migrated databases of every driver from package sinktest.
@@ -24,7 +35,6 @@ package sink
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 
@@ -69,10 +79,14 @@ type Sink interface {
 	// MarkBlob records a blob that could not be loaded (status failed or expired, with
 	// the reason). It never downgrades a loaded blob, and counts attempts of a failed one.
 	MarkBlob(ctx context.Context, b schema.Blob) error
-	// DB is the database handle, for migrations, status queries, views and detections.
-	DB() *sql.DB
-	// Dialect names the SQL dialect: postgres, mysql, sqlserver or sqlite.
-	Dialect() string
+	// StartRun writes the run log row of a pass (ID, Command, Host, Started); its outcome
+	// stays empty until FinishRun, so a crashed pass shows as unfinished.
+	StartRun(ctx context.Context, r Run) error
+	// FinishRun records the end, outcome and counters of run r.ID.
+	FinishRun(ctx context.Context, r Run) error
+	// Handle is the read handle (database and dialect) for migrations, status,
+	// detections and reports.
+	Handle() Handle
 	// Close releases the connections.
 	Close() error
 }
@@ -85,6 +99,8 @@ type Leaser interface {
 	Acquire(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// Release gives the lease up if holder has it.
 	Release(ctx context.Context, name, holder string) error
+	// Holder returns who holds the lease name, expired or not ("" when nobody does).
+	Holder(ctx context.Context, name string) (string, error)
 }
 
 // ErrUnknownDriver is returned by Open for a driver name not in the table.

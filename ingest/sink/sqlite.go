@@ -12,6 +12,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/o365ingest/o365ingest/schema"
+	"github.com/pressly/goose/v3"
 )
 
 // defaultSQLitePath is the database file used when the DSN is empty.
@@ -56,9 +57,19 @@ func sqliteDSN(dsn string) string {
 	return dsn + sep + strings.Join(add, "&")
 }
 
-var sqliteDialect = &sqlDialect{
+var sqliteDialect = &Dialect{
+	goose: goose.DialectSQLite3,
 	name:  DialectSQLite,
 	quote: func(s string) string { return `"` + s + `"` },
+	columnType: func(c schema.Column) (string, bool) {
+		switch c.Type {
+		case schema.Key, schema.Text, schema.Time, schema.JSON:
+			return "TEXT", true
+		case schema.Int, schema.Bool:
+			return "INTEGER", true
+		}
+		return "", false
+	},
 	// SQLite's clock as the text form of Time columns (millisecond precision).
 	now: `strftime('%Y-%m-%d %H:%M:%f', 'now')`,
 	later: func(d time.Duration) (string, []any) {

@@ -11,6 +11,7 @@ import (
 
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/azuread"
+	"github.com/pressly/goose/v3"
 
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -34,10 +35,28 @@ func mssqlErrno(err error) int32 {
 	return 0
 }
 
-var sqlserverDialect = &sqlDialect{
-	name:  DialectSQLServer,
-	quote: mssqlQuote,
-	now:   "SYSUTCDATETIME()",
+var sqlserverDialect = &Dialect{
+	goose:       goose.DialectMSSQL, // goose's Provider rejects "sqlserver"
+	name:        DialectSQLServer,
+	quote:       mssqlQuote,
+	placeholder: "@p",
+	top:         true,
+	columnType: func(c schema.Column) (string, bool) {
+		switch c.Type {
+		case schema.Key:
+			return fmt.Sprintf("NVARCHAR(%d) COLLATE %s", c.Size, SQLServerCollation), true
+		case schema.Text, schema.JSON:
+			return "NVARCHAR(MAX) COLLATE " + SQLServerCollation, true
+		case schema.Int:
+			return "BIGINT", true
+		case schema.Bool:
+			return "BIT", true
+		case schema.Time:
+			return "DATETIME2(6)", true
+		}
+		return "", false
+	},
+	now: "SYSUTCDATETIME()",
 	later: func(d time.Duration) (string, []any) {
 		// DATEADD takes an int: seconds, then the milliseconds left, so any ttl up to 68
 		// years fits.

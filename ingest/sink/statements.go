@@ -12,7 +12,7 @@ import (
 // of a database we cannot run here (SQL Server) is golden-tested as text.
 
 // knownSQL selects the loaded or expired content ids of a tenant among n ids.
-func (d *sqlDialect) knownSQL(n int) string {
+func (d *Dialect) knownSQL(n int) string {
 	q := d.quote
 	return d.rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ? AND %s IN ('%s', '%s') AND %s IN (%s)",
 		q("content_id"), q("content_blob"), q("tenant_id"), q("status"), schema.BlobLoaded, schema.BlobExpired,
@@ -20,12 +20,12 @@ func (d *sqlDialect) knownSQL(n int) string {
 }
 
 // insertSQL inserts one row of t (all columns, in order).
-func (d *sqlDialect) insertSQL(t *schema.Table) string {
+func (d *Dialect) insertSQL(t *schema.Table) string {
 	return d.rebind(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", d.quote(t.Name), d.columns(t.ColumnNames()), placeholders(len(t.Columns))))
 }
 
 // markSelectSQL reads a ledger row's status and attempts, locking it.
-func (d *sqlDialect) markSelectSQL() string {
+func (d *Dialect) markSelectSQL() string {
 	q := d.quote
 	return d.rebind(fmt.Sprintf("SELECT %s, %s FROM %s%s WHERE %s = ? AND %s = ?%s",
 		q("status"), q("attempts"), q("content_blob"), d.tableHint, q("tenant_id"), q("content_id"), d.forUpdate))
@@ -33,7 +33,7 @@ func (d *sqlDialect) markSelectSQL() string {
 
 // markUpdateSQL updates the columns set of a ledger row (arguments: the values of set,
 // then tenant id and content id).
-func (d *sqlDialect) markUpdateSQL(set []string) string {
+func (d *Dialect) markUpdateSQL(set []string) string {
 	q := d.quote
 	assign := make([]string, len(set))
 	for i, c := range set {
@@ -44,7 +44,7 @@ func (d *sqlDialect) markUpdateSQL(set []string) string {
 }
 
 // leaseUpdateSQL takes the lease name for holder if holder has it or it has expired.
-func (d *sqlDialect) leaseUpdateSQL(name, holder string, ttl time.Duration) (string, []any) {
+func (d *Dialect) leaseUpdateSQL(name, holder string, ttl time.Duration) (string, []any) {
 	q := d.quote
 	expr, exprArgs := d.later(ttl)
 	args := append(append([]any{holder}, exprArgs...), name, holder)
@@ -54,27 +54,14 @@ func (d *sqlDialect) leaseUpdateSQL(name, holder string, ttl time.Duration) (str
 
 // leaseInsertSQL creates the lease name for holder unless it exists; it affects one row
 // when it did.
-func (d *sqlDialect) leaseInsertSQL(name, holder string, ttl time.Duration) (string, []any) {
-	q := d.quote
+func (d *Dialect) leaseInsertSQL(name, holder string, ttl time.Duration) (string, []any) {
 	expr, exprArgs := d.later(ttl)
-	args := append([]any{name, holder}, exprArgs...)
-	cols := d.columns([]string{"name", "holder", "expires_at"})
-	var query string
-	switch d.name {
-	case DialectMySQL:
-		query = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON DUPLICATE KEY UPDATE %s = %s", q("ingest_lease"), cols, expr, q("name"), q("name"))
-	case DialectSQLServer:
-		query = fmt.Sprintf("INSERT INTO %s (%s) SELECT ?, ?, %s WHERE NOT EXISTS (SELECT 1 FROM %s WITH (UPDLOCK, HOLDLOCK) WHERE %s = ?)",
-			q("ingest_lease"), cols, expr, q("ingest_lease"), q("name"))
-		args = append(args, name)
-	default:
-		query = fmt.Sprintf("INSERT INTO %s (%s) VALUES (?, ?, %s) ON CONFLICT (%s) DO NOTHING", q("ingest_lease"), cols, expr, q("name"))
-	}
-	return d.rebind(query), args
+	query, order := d.InsertIfAbsent("ingest_lease", []string{"name", "holder", "expires_at"}, 1, []string{"?", "?", expr})
+	return query, order(append([]any{name, holder}, exprArgs...))
 }
 
 // releaseSQL deletes the lease name if holder has it.
-func (d *sqlDialect) releaseSQL() string {
+func (d *Dialect) releaseSQL() string {
 	q := d.quote
 	return d.rebind(fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s = ?", q("ingest_lease"), q("name"), q("holder")))
 }

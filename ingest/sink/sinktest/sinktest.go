@@ -22,15 +22,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for schema setup
 	_ "github.com/microsoft/go-mssqldb"
 
@@ -39,28 +36,50 @@ import (
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-// Environment variables naming the test servers.
-const (
-	EnvPostgres = "O365INGEST_TEST_POSTGRES_DSN"
-	EnvMySQL    = "O365INGEST_TEST_MYSQL_DSN"
-	EnvMSSQL    = "O365INGEST_TEST_MSSQL_DSN"
+// Environment variables naming the test servers (from the driver table).
+var (
+	EnvPostgres = driver("postgres").TestEnv
+	EnvMySQL    = driver("mysql").TestEnv
+	EnvMSSQL    = driver("sqlserver").TestEnv
 )
 
-// Default DSNs of the local test services.
-const (
-	DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	DefaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+// Default DSNs of the local test services (from the driver table).
+var (
+	DefaultPostgresDSN = driver("postgres").TestDSN
+	DefaultMySQLDSN    = driver("mysql").TestDSN
 )
 
-// Drivers lists the sinks to test: sqlite always, postgres and mysql (they skip at Open
-// when their server is down), and sqlserver when O365INGEST_TEST_MSSQL_DSN is set.
-func Drivers(t testing.TB) []string {
-	t.Helper()
-	d := []string{"sqlite", "postgres", "mysql"}
-	if os.Getenv(EnvMSSQL) != "" {
-		d = append(d, "sqlserver")
+func driver(name string) *sink.Driver {
+	d, err := sink.LookupDriver(name)
+	if err != nil {
+		panic(err)
 	}
 	return d
+}
+
+// Drivers lists the sinks to test, from sink's driver table: every driver with a local
+// test server (sqlite always; postgres and mysql, which skip at Open when their server
+// is down, or fail under CI), and the others when their TestEnv variable is set
+// (sqlserver: O365INGEST_TEST_MSSQL_DSN).
+func Drivers(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, d := range sink.DriverTable() {
+		if d.TestDSN != "" || (d.TestEnv != "" && os.Getenv(d.TestEnv) != "") {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// ServerDSN returns the DSN of the test server of driver: its TestEnv variable, else
+// its local default; "" for sqlite (a file) or a driver without a server here.
+func ServerDSN(driverName string) string {
+	d := driver(driverName)
+	if d.TestEnv == "" {
+		return ""
+	}
+	return env(d.TestEnv, d.TestDSN)
 }
 
 // Unavailable skips the test, or fails it when CI is set: a missing service or corpus
@@ -106,24 +125,32 @@ func OpenUnmigrated(t testing.TB, driver string) sink.Sink {
 
 // DSN creates an empty, isolated database for driver and returns its DSN; the database
 // is dropped when the test ends (after cleanups registered later, such as closing a sink).
-func DSN(t testing.TB, driver string) string {
+func DSN(t testing.TB, driverName string) string {
 	t.Helper()
-	name, err := sink.DriverName(driver)
+	d, err := sink.LookupDriver(driverName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch name {
-	case "sqlite":
-		return filepath.Join(t.TempDir(), "o365.db")
-	case "postgres":
-		return postgresDSN(t)
-	case "mysql":
-		return mysqlDSN(t)
-	case "sqlserver":
-		return sqlserverDSN(t)
+	var base string
+	if d.TestEnv == "" {
+		base = filepath.Join(t.TempDir(), "o365.db")
+	} else if base = ServerDSN(d.Name); base == "" {
+		t.Skipf("%s is not set", d.TestEnv)
 	}
-	t.Fatalf("sinktest: no isolation for driver %s", name)
-	return ""
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := d.NewScratch(ctx, base, uniqueName())
+	if err != nil {
+		Unavailable(t, "%s: %v", sink.Describe(d.Name, base), err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := sc.Drop(ctx); err != nil {
+			t.Errorf("dropping the test database of %s: %v", d.Name, err)
+		}
+	})
+	return sc.DSN
 }
 
 func env(key, def string) string {
@@ -138,104 +165,6 @@ func uniqueName() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return "o365t_" + hex.EncodeToString(b)
-}
-
-// connect opens and pings an administrative connection, or marks the test unavailable.
-func connect(t testing.TB, driverName, dsn, describe string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open(driverName, dsn)
-	if err != nil {
-		Unavailable(t, "%s: %v", describe, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		Unavailable(t, "%s unreachable: %v", describe, err)
-	}
-	return db
-}
-
-// dropLater drops what was created when the test ends, with a fresh context (the test's
-// may be cancelled by then).
-func dropLater(t testing.TB, db *sql.DB, stmt string) {
-	t.Cleanup(func() {
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			t.Errorf("cleaning up (%s): %v", stmt, err)
-		}
-	})
-}
-
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	base := env(EnvPostgres, DefaultPostgresDSN)
-	db := connect(t, "pgx", base, sink.Describe("postgres", base))
-	name := uniqueName()
-	if _, err := db.Exec("CREATE SCHEMA " + name); err != nil {
-		db.Close()
-		t.Fatalf("creating schema %s: %v", name, err)
-	}
-	dropLater(t, db, "DROP SCHEMA "+name+" CASCADE")
-	// pgx passes unknown DSN parameters to the server as run-time parameters.
-	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		qv := u.Query()
-		qv.Set("search_path", name)
-		u.RawQuery = qv.Encode()
-		return u.String()
-	}
-	return base + " search_path=" + name
-}
-
-func mysqlDSN(t testing.TB) string {
-	t.Helper()
-	base := env(EnvMySQL, DefaultMySQLDSN)
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("%s: %v", EnvMySQL, err)
-	}
-	db := connect(t, "mysql", base, sink.Describe("mysql", base))
-	name := uniqueName()
-	if _, err := db.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		db.Close()
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	dropLater(t, db, "DROP DATABASE "+name)
-	cfg.DBName = name
-	return cfg.FormatDSN()
-}
-
-func sqlserverDSN(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(EnvMSSQL)
-	if base == "" {
-		t.Skipf("%s is not set", EnvMSSQL)
-	}
-	db := connect(t, "sqlserver", base, sink.Describe("sqlserver", base))
-	name := uniqueName()
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		db.Close()
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	// Sessions of the sink may still be pooled server-side; take the database over.
-	dropLater(t, db, "ALTER DATABASE "+name+" SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE "+name)
-	if strings.HasPrefix(base, "sqlserver://") {
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		qv := u.Query()
-		qv.Set("database", name)
-		u.RawQuery = qv.Encode()
-		return u.String()
-	}
-	return strings.TrimRight(base, ";") + ";database=" + name
 }
 
 // Root returns the module root (see internal/corpus).

@@ -98,14 +98,14 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			s := sinktest.OpenUnmigrated(t, driver)
-			d := s.Dialect()
+			d := s.Handle().Dialect.Name()
 			fsys := fstest.MapFS{}
 			for _, f := range files {
 				if f.Dialect == d {
 					fsys[f.Name] = &fstest.MapFile{Data: []byte(f.Text)}
 				}
 			}
-			p, err := goose.NewProvider(gooseDialect[d], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
+			p, err := goose.NewProvider(gooseDialect[d], s.Handle().DB, fsys, goose.WithDisableGlobalRegistry(true))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			has := func(query string) bool {
-				rows, err := s.DB().QueryContext(ctx, query)
+				rows, err := s.Handle().DB.QueryContext(ctx, query)
 				if err != nil {
 					return false
 				}
