@@ -248,13 +248,62 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string, synopsis string) (int
 			return exitOK, false
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, false
 		}
 		return exitUsage, false
 	}
 	return 0, true
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments
+// (import FILE --sink postgres, subscriptions stop --content-type DLP.All); "--" ends
+// the flags, and everything after it is an argument even when it starts with "-".
+// Afterwards fs.Args() holds the arguments in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// fs.Parse stopped at a non-flag, or after a "--" it consumed: tell them apart by
+		// what it consumed (a flag value "--" is not a terminator).
+		if consumed := args[:len(args)-len(rest)]; endsWithTerminator(fs, consumed) {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	// Leave the arguments where fs.Args() finds them; flags already set stay set.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// endsWithTerminator reports whether the last of the arguments fs.Parse consumed is the
+// "--" that ends the flags, rather than the value of a flag.
+func endsWithTerminator(fs *flag.FlagSet, consumed []string) bool {
+	for i := 0; i < len(consumed); i++ {
+		a := consumed[i]
+		if a == "--" {
+			return i == len(consumed)-1
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if hasValue {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+			i++ // its value is the next argument
+		}
+	}
+	return false
 }
 
 // usageError prints a usage problem and returns the usage exit code.

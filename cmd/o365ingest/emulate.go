@@ -41,7 +41,7 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth, POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}

@@ -18,22 +18,13 @@ const migrateSynopsis = "migrate up|down|status [--sink D --dsn X]"
 func cmdMigrate(ctx context.Context, env *Env, args []string) int {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	sf := addSinkFlags(fs)
-	action := ""
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		action, args = args[0], args[1:]
-	}
 	if code, ok := parseFlags(fs, env, args, migrateSynopsis); !ok {
 		return code
 	}
-	// Accept the action after the flags too: migrate --sink postgres --dsn X status.
-	if action == "" && fs.NArg() > 0 {
-		action = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return exitUsage
-		}
-	}
-	if fs.NArg() > 0 {
-		return usageError(env, "migrate: unexpected %q (usage: o365ingest %s)", fs.Arg(0), migrateSynopsis)
+	// The action stands before, between or after the flags: migrate --sink postgres --dsn X status.
+	action := fs.Arg(0)
+	if fs.NArg() > 1 {
+		return usageError(env, "migrate: unexpected %q (usage: o365ingest %s)", fs.Arg(1), migrateSynopsis)
 	}
 	switch action {
 	case "up", "down", "status":
