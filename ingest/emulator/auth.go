@@ -90,7 +90,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, v2
 		resource = strings.TrimSuffix(scope, "/.default")
 	}
 	resource = strings.TrimRight(resource, "/")
-	if !slices.Contains(knownResources, resource) && resource != baseURL(r) {
+	if slices.Contains(graphResources, resource) {
+		roles = nil
+		if clientID == s.opts.ClientID {
+			roles = s.graphRoles()
+		}
+	} else if !slices.Contains(knownResources, resource) && resource != baseURL(r) {
 		aadError(w, http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tenant), now)
 		return
 	}

@@ -35,6 +35,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	switch {
+	case len(parts) >= 2 && parts[0] == "v1.0":
+		s.graph(w, r, now)
 	case len(parts) >= 2 && parts[0] == "api" && (parts[1] == "v1.0" || parts[1] == "v1"):
 		s.api(w, r, parts[2:], now)
 	case len(parts) == 3 && parts[1] == "oauth2" && parts[2] == "token":
@@ -510,6 +512,8 @@ func (s *Server) hooks(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.Truth())
 	case r.URL.Path == "/_emulator/expired" && r.Method == http.MethodGet:
 		writeJSON(w, s.Expired())
+	case r.URL.Path == "/_emulator/graph-calls" && r.Method == http.MethodGet:
+		writeJSON(w, orEmpty(s.GraphCalls()))
 	case r.URL.Path == "/_emulator/attack" && r.Method == http.MethodGet:
 		writeJSON(w, s.AttackStory())
 	case r.URL.Path == "/_emulator/publish" && r.Method == http.MethodPost:

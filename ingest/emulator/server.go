@@ -14,6 +14,9 @@
 //	POST /_emulator/publish  {"records":N,"late":0.3} publishes N more records now (that fraction backdated)
 //	GET  /_emulator/expired  ["contentId", …] of blobs that answer AF20051 now
 //	GET  /_emulator/attack   the AttackStory
+//	GET  /_emulator/graph-calls  [{"time","method","path","query","status"}] of every Graph call received
+//
+// It also serves the Microsoft Graph endpoints remediation calls, under /v1.0 (graph.go).
 package emulator
 
 import (
@@ -72,6 +75,10 @@ type Options struct {
 	// that tick while the server runs (Start only).
 	PublishInterval time.Duration
 
+	// GraphWithhold lists Graph application permissions the emulator's app does not
+	// hold (see GraphPermissions), so a remediation that needs one is refused 403.
+	GraphWithhold []string
+
 	CorpusDir string           // serve real records from this corpus (dir with records/*.jsonl), in addition
 	Now       func() time.Time // clock; default time.Now
 	Logger    *slog.Logger
@@ -117,6 +124,7 @@ type Server struct {
 	truth   []TruthRecord
 	inTruth map[string]bool
 	attack  AttackStory
+	dir     directory // the Graph side (graph.go)
 	bucket  struct {
 		tokens float64
 		last   time.Time
@@ -199,6 +207,7 @@ func New(opts Options) (*Server, error) {
 	if opts.RecordsPerDay > 0 {
 		s.initialData(now)
 	}
+	s.initDirectory()
 	if opts.CorpusDir != "" {
 		if err := s.loadCorpus(opts.CorpusDir, now); err != nil {
 			return nil, err
