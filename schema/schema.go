@@ -134,5 +134,5 @@ func Tables() []*Table {
 // check that a migrated database's columns match this package read it. A new table goes
 // at the end of this list, with Since set to the version that creates it.
 func Migrated() []*Table {
-	return append(Tables(), AlertTables()...)
+	return append(append(Tables(), AlertTables()...), RemediationTables()...)
 }

@@ -9,6 +9,7 @@ var Versions = []Version{
 	{Number: 1, Name: "init", Doc: "Every ingest table (Tables)."},
 	{Number: 2, Name: "views", Doc: "The investigation views (Views)."},
 	{Number: 3, Name: "alerts", Doc: "The alert tables (AlertTables)."},
+	{Number: 4, Name: "remediation", Doc: "The remediation_action table (RemediationTables): every remediation action executed or refused for an alert."},
 }
 
 // Version is one migration version.

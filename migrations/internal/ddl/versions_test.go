@@ -14,12 +14,19 @@ import (
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-// changed returns package schema's Source plus a version 4 that declares one of each
+// next is the version changed() declares: the one after package schema's newest, so
+// these tests keep working as real versions are added. prev is the newest real one.
+var (
+	prev = schema.Newest()
+	next = prev + 1
+)
+
+// changed returns package schema's Source plus a version next that declares one of each
 // change: columns of each kind added to audit_record with indexes, a column added to an
 // alert table, a new table, and a view rewritten with a new column.
 func changed() ddl.Source {
 	src := ddl.Schema()
-	src.Versions = append(append([]schema.Version(nil), src.Versions...), schema.Version{Number: 4, Name: "test_change", Doc: "A test."})
+	src.Versions = append(append([]schema.Version(nil), src.Versions...), schema.Version{Number: next, Name: "test_change", Doc: "A test."})
 	var tables []*schema.Table
 	for _, t := range src.Tables {
 		c := *t
@@ -28,27 +35,27 @@ func changed() ddl.Source {
 		switch t.Name {
 		case "audit_record":
 			c.Columns = append(c.Columns,
-				schema.Column{Name: "added_key", Type: schema.Key, Size: 64, Since: 4},
-				schema.Column{Name: "added_text", Type: schema.Text, Since: 4},
-				schema.Column{Name: "added_json", Type: schema.JSON, Since: 4},
-				schema.Column{Name: "added_flag", Type: schema.Bool, Since: 4})
+				schema.Column{Name: "added_key", Type: schema.Key, Size: 64, Since: next},
+				schema.Column{Name: "added_text", Type: schema.Text, Since: next},
+				schema.Column{Name: "added_json", Type: schema.JSON, Since: next},
+				schema.Column{Name: "added_flag", Type: schema.Bool, Since: next})
 			c.Indexes = append(c.Indexes,
-				schema.Index{Name: "ix_audit_record_added_key", Columns: []string{"added_key", "creation_time"}, Since: 4},
-				schema.Index{Name: "ix_audit_record_added_text", Columns: []string{"added_text"}, Since: 4},
-				schema.Index{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 4})
+				schema.Index{Name: "ix_audit_record_added_key", Columns: []string{"added_key", "creation_time"}, Since: next},
+				schema.Index{Name: "ix_audit_record_added_text", Columns: []string{"added_text"}, Since: next},
+				schema.Index{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: next})
 		case "alert":
-			c.Columns = append(c.Columns, schema.Column{Name: "added_time", Type: schema.Time, Since: 4})
+			c.Columns = append(c.Columns, schema.Column{Name: "added_time", Type: schema.Time, Since: next})
 		}
 		tables = append(tables, &c)
 	}
-	tables = append(tables, &schema.Table{Name: "added_table", Since: 4, Columns: []schema.Column{
+	tables = append(tables, &schema.Table{Name: "added_table", Since: next, Columns: []schema.Column{
 		{Name: "k", Type: schema.Key, Size: 64, NotNull: true}, {Name: "v", Type: schema.JSON}},
 		PrimaryKey: []string{"k"}, Indexes: []schema.Index{{Name: "ix_added_table_v", Columns: []string{"v"}}}})
 	src.Tables = tables
 	var views []schema.View
 	for _, v := range src.Views {
 		if v.Name == "v_file_activity" {
-			v.Defs = append(append([]schema.ViewDef(nil), v.Defs...), schema.ViewDef{Since: 4,
+			v.Defs = append(append([]schema.ViewDef(nil), v.Defs...), schema.ViewDef{Since: next,
 				SQL: strings.Replace(v.Defs[0].SQL, "r.user_agent\n", "r.user_agent,\n       r.added_key\n", 1)})
 		}
 		views = append(views, v)
@@ -109,7 +116,7 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := p.UpTo(ctx, 3); err != nil {
+			if _, err := p.UpTo(ctx, int64(prev)); err != nil {
 				t.Fatal(err)
 			}
 			has := func(query string) bool {
@@ -137,16 +144,16 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 					t.Errorf("%s: v_file_activity does not answer", when)
 				}
 			}
-			check("at version 3", false)
+			check("at the newest real version", false)
 			for round := 1; round <= 2; round++ {
 				if _, err := p.Up(ctx); err != nil {
-					t.Fatalf("up to 4 (round %d): %v", round, err)
+					t.Fatalf("up to %d (round %d): %v", next, round, err)
 				}
-				check("at version 4", true)
-				if _, err := p.DownTo(ctx, 3); err != nil {
-					t.Fatalf("down to 3 (round %d): %v", round, err)
+				check("at the test version", true)
+				if _, err := p.DownTo(ctx, int64(prev)); err != nil {
+					t.Fatalf("down to %d (round %d): %v", prev, round, err)
 				}
-				check("back at version 3", false)
+				check("back at the newest real version", false)
 			}
 		})
 	}
@@ -159,10 +166,10 @@ func TestValidateRefuses(t *testing.T) {
 		want string
 	}{
 		{"a NOT NULL column added to an existing table", func(s *ddl.Source) {
-			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, NotNull: true, Since: 4})
+			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, NotNull: true, Since: next})
 		}, "must be nullable"},
 		{"a Since naming no version", func(s *ddl.Source) {
-			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, Since: 9})
+			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, Since: next + 5})
 		}, "not in schema.Versions"},
 		{"an index older than its column", func(s *ddl.Source) {
 			s.Tables[0].Indexes = append(s.Tables[0].Indexes, schema.Index{Name: "ix_x", Columns: []string{"added_key"}, Since: 3})
