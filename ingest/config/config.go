@@ -121,6 +121,14 @@ type Tenant struct {
 	ContentTypes []string `yaml:"content_types" json:"content_types"`
 	// Domains are the tenant's own mail domains (lower-cased), for detections.
 	Domains []string `yaml:"domains" json:"domains"`
+	// GraphURL overrides the Microsoft Graph service root of Cloud (without the
+	// version), used by o365ingest remediate. Empty means the cloud's:
+	// graph.microsoft.com (commercial, GCC), graph.microsoft.us (GCC High),
+	// dod-graph.microsoft.us (DoD).
+	GraphURL string `yaml:"graph_url" json:"graph_url"`
+	// Remediation is a separate app registration for o365ingest remediate's Graph
+	// calls (recommended); without it remediation uses the tenant's own credential.
+	Remediation *Remediation `yaml:"remediation" json:"remediation"`
 
 	// Whether ClientSecret / CertificatePassword were read from their _file
 	// key, so Validate does not take them for "both given".

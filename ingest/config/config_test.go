@@ -69,6 +69,7 @@ func TestExampleConfig(t *testing.T) {
 		"O365_CERT_DIR", dir,
 		"FABRIKAM_PFX_PASSWORD", "pfx-password-value",
 		"SOC_SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/test",
+		"O365_REMEDIATION_SECRET", "remediation-secret-value",
 	)
 	cfg, warnings, err := Load("../../config.example.yaml", getenv)
 	if err != nil {

@@ -37,6 +37,8 @@ func (c *Config) expand(getenv func(string) string) []Problem {
 		str(p+"certificate_password_file", &t.CertificatePasswordFile)
 		str(p+"api_url", &t.APIURL)
 		str(p+"login_url", &t.LoginURL)
+		str(p+"graph_url", &t.GraphURL)
+		expandRemediation(t.Remediation, p, str, sec)
 	}
 	sec("sink.dsn", &c.Sink.DSN)
 	str("sink.dsn_file", &c.Sink.DSNFile)
@@ -137,6 +139,7 @@ func (c *Config) readFiles(dir string) []Problem {
 		t.passwordFromFile = read(p+"certificate_password_file", &t.CertificatePasswordFile, &t.CertificatePassword)
 		check(p+"certificate_file", &t.CertificateFile)
 		check(p+"private_key_file", &t.PrivateKeyFile)
+		readRemediation(t.Remediation, p, read, check)
 	}
 	c.Sink.dsnFromFile = read("sink.dsn_file", &c.Sink.DSNFile, &c.Sink.DSN)
 	return ps
@@ -196,6 +199,9 @@ func checkReadable(path string) error {
 func holdsLiteralSecret(c *Config) bool {
 	for _, t := range c.Tenants {
 		if isLiteral(string(t.ClientSecret)) || isLiteral(string(t.CertificatePassword)) {
+			return true
+		}
+		if r := t.Remediation; r != nil && (isLiteral(string(r.ClientSecret)) || isLiteral(string(r.CertificatePassword))) {
 			return true
 		}
 	}

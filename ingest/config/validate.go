@@ -177,6 +177,7 @@ func (c *Config) coreProblems() []Problem {
 		}
 		endpoint(add, p+"api_url", t.APIURL)
 		endpoint(add, p+"login_url", t.LoginURL)
+		validateRemediation(add, p, t)
 		if t.ContentTypes != nil && len(t.ContentTypes) == 0 {
 			add(p+"content_types", "empty (omit the key to ingest all five)")
 		}
