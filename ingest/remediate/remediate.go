@@ -22,7 +22,8 @@ package remediate
 import (
 	"encoding/json"
 	"slices"
-	"strings"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 // The action names (o365ingest remediate --action).
@@ -173,11 +174,7 @@ func (p *Plan) Step(action string) (Step, bool) {
 	return Step{}, false
 }
 
-// psQuote quotes a value as a PowerShell single-quoted literal (” for ').
-// Values come from audit records, which an attacker can shape: every value goes
-// through this, never into the command text unquoted.
-func psQuote(s string) string {
-	// PowerShell also ends a single-quoted string at the typographic quotes
-	// U+2018-U+201B; doubling any of them keeps it literal.
-	return "'" + strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b").Replace(s) + "'"
-}
+// psQuote quotes a value as a PowerShell literal (escape.PowerShell). Values come
+// from audit records, which an attacker can shape: every value goes through this,
+// never into a command's text unquoted.
+func psQuote(s string) string { return escape.PowerShell(s) }
