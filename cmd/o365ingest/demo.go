@@ -15,7 +15,9 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
 	"github.com/o365ingest/o365ingest/ingest/escape"
+	"github.com/o365ingest/o365ingest/ingest/graph"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
+	"github.com/o365ingest/o365ingest/ingest/remediate"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -106,6 +108,10 @@ questions from the database. Needs no config and no network.`); !ok {
 				fmt.Fprintf(env.Stdout, "  %s\n", r)
 			}
 		}
+	}
+	if err := demoRemediation(ctx, env.Stdout, s, alerts, emu.AttackStory(), base); err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest: demo: remediation:", err)
+		return exitFailure
 	}
 	fmt.Fprintf(env.Stdout, "\nDemo finished in %s. Explore it: sqlite3 %s, or `o365ingest status --dsn %s`.\n",
 		time.Since(start).Round(100*time.Millisecond), *dbPath, *dbPath)
@@ -229,4 +235,23 @@ func printQuery(ctx context.Context, w io.Writer, db *sql.DB, q string) error {
 		return err
 	}
 	return rows.Err()
+}
+
+// demoRemediation shows, as a dry run, what o365ingest remediate would do for the planted
+// forwarding rule, against the emulator's Graph endpoints: nothing is sent.
+func demoRemediation(ctx context.Context, w io.Writer, s sink.Sink, alerts []detect.Alert, story emulator.AttackStory, base string) error {
+	for _, a := range alerts {
+		if a.Rule != detect.RuleInboxForwardExternal || a.RecordID != story.InboxRuleID {
+			continue
+		}
+		p, _, err := remediate.Load(ctx, s.DB(), s.Dialect(), a.ID, base+"/"+graph.Version)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n== What `o365ingest remediate --alert %s` would do for the forwarding rule (dry run: nothing is sent)\n", a.ID[:12])
+		printPlan(w, p, nil, "demo")
+		fmt.Fprintf(w, "\nTo execute against the emulator: o365ingest emulate, a config with its graph_url, then\n  o365ingest remediate --alert %s --action remove-inbox-rule,revoke-sessions --yes\n", a.ID[:12])
+		return nil
+	}
+	return fmt.Errorf("no alert on the planted forwarding rule (record %s)", story.InboxRuleID)
 }

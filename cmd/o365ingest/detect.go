@@ -99,7 +99,7 @@ func writeAlerts(w io.Writer, format string, alerts []detect.Alert, isNew map[st
 		return enc.Encode(alerts)
 	case "table", "":
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tSEVERITY\tRULE\tUSER\tADDRESS\tSUMMARY")
+		fmt.Fprintln(tw, "ID\tTIME\tSEVERITY\tRULE\tUSER\tADDRESS\tSUMMARY")
 		for _, a := range alerts {
 			mark := ""
 			if isNew[a.ID] {
@@ -109,7 +109,7 @@ func writeAlerts(w io.Writer, format string, alerts []detect.Alert, isNew map[st
 			if a.Country != "" {
 				ip += " (" + a.Country + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\n", a.CreationTime.UTC().Format("2006-01-02 15:04:05"), a.Severity, a.Rule,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", a.ID[:min(12, len(a.ID))], a.CreationTime.UTC().Format("2006-01-02 15:04:05"), a.Severity, a.Rule,
 				escape.TerminalCell(a.UserID), escape.TerminalCell(ip), mark, escape.TerminalCell(a.Summary))
 		}
 		if len(alerts) == 0 {

@@ -37,8 +37,10 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	publishEvery := fs.Duration("publish-interval", time.Minute, "publish new records at the records-per-day pace on this tick (0: off)")
 	blobEvery := fs.Duration("blob-interval", 30*time.Minute, "one blob per content type per interval of synthetic history")
 	rateLimit := fs.Int("rate-limit", 2000, "per-tenant requests per minute before AF429, as the real API's quota (-1: no quota)")
+	var graphWithhold listFlag
+	fs.Var(&graphWithhold, "graph-withhold", "Microsoft Graph application permissions the emulated app lacks (comma-separated, e.g. User.RevokeSessions.All): calls needing one are answered 403 in Graph's error shape")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth, POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth, POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack, GET /_emulator/graph-calls.\nMicrosoft Graph endpoints for remediation under /v1.0 (set graph_url to the base URL).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -69,7 +71,7 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		Latency: *latency, ThrottleRate: *throttleRate, ThrottleStatus: *throttleStatus, RetryAfter: *retryAfter,
 		ErrorRate: *errorRate, DuplicateRate: *duplicateRate, LateRate: *lateRate, TruncateRate: *truncateRate,
 		ExpireRate: *expireRate, TokenLifetime: *tokenLifetime, PublishInterval: *publishEvery,
-		CorpusDir: *corpus, Logger: env.Logger,
+		CorpusDir: *corpus, Logger: env.Logger, GraphWithhold: graphWithhold,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "emulate: %v\n", err)
@@ -82,8 +84,8 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	}
 	defer emu.Close()
 	fmt.Fprintf(env.Stdout, "tenant_id: %s\nclient_id: %s\nclient_secret: %s\nbase_url: %s\n\n", emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base)
-	fmt.Fprintf(env.Stdout, "# config.yaml tenant snippet:\ntenants:\n  - name: emulator\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    api_url: %s\n    login_url: %s\n",
-		emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base, base)
+	fmt.Fprintf(env.Stdout, "# config.yaml tenant snippet:\ntenants:\n  - name: emulator\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    api_url: %s\n    login_url: %s\n    graph_url: %s\n",
+		emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base, base, base)
 	<-ctx.Done()
 	return 0
 }

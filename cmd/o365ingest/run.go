@@ -31,6 +31,8 @@ func commands() map[string]command {
 		"timeline":      {cmdTimeline, "every record of one user in time order across workloads (--user UPN)"},
 		"report":        {cmdReport, "write a self-contained HTML report (--out report.html)"},
 		"bench":         {cmdBench, "benchmark the pipeline against the database's bulk-load limit and a row-at-a-time loader"},
+		"remediate":     {cmdRemediate, "show, or with --action and --yes execute, the Microsoft Graph remediation of one alert (dry run by default)"},
+		"remediations":  {cmdRemediations, "list the remediation actions executed or refused (--alert ID, --format table|json)"},
 		"prune":         {cmdPrune, "delete records older than a retention period (--older-than 365d)"},
 	}
 }

@@ -20,7 +20,8 @@ func (c *Client) RenewToken(ctx context.Context, tok string) (string, error) {
 	return c.bearer(ctx, false)
 }
 
-// HTTPClient returns the HTTP client the Client sends requests with: its
-// timeouts, proxy and redirect policy, for callers that talk to another
-// Microsoft endpoint with the same rules.
+// HTTPClient returns the HTTP client the Client sends API requests with: its
+// timeouts, proxy and redirect policy (redirects followed only to the API
+// origin, origin.go), for a caller that talks to another Microsoft endpoint
+// configured as this client's APIURL with the same rules.
 func (c *Client) HTTPClient() *http.Client { return c.hc }

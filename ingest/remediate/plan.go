@@ -128,10 +128,10 @@ func loadAlert(ctx context.Context, db *sql.DB, dialect, id string) (detect.Aler
 	if len(id) < 8 || strings.Trim(id, "0123456789abcdef") != "" {
 		return detect.Alert{}, fmt.Errorf("remediate: alert id %q: want the hex id (at least 8 digits) that o365ingest alerts shows", id)
 	}
-	q := `SELECT alert_id, rule, user_id, record_id, record_ids, summary FROM alert WHERE alert_id = ?`
+	q := `SELECT alert_id, rule, tenant_id, user_id, record_id, record_ids, summary FROM alert WHERE alert_id = ?`
 	arg := id
 	if len(id) < 64 {
-		q = `SELECT alert_id, rule, user_id, record_id, record_ids, summary FROM alert WHERE alert_id LIKE ?`
+		q = `SELECT alert_id, rule, tenant_id, user_id, record_id, record_ids, summary FROM alert WHERE alert_id LIKE ?`
 		arg = id + "%"
 	}
 	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, q), arg)
@@ -142,11 +142,11 @@ func loadAlert(ctx context.Context, db *sql.DB, dialect, id string) (detect.Aler
 	var found []detect.Alert
 	for rows.Next() {
 		var a detect.Alert
-		var user, rec, ids sql.NullString
-		if err := rows.Scan(&a.ID, &a.Rule, &user, &rec, &ids, &a.Summary); err != nil {
+		var tenant, user, rec, ids sql.NullString
+		if err := rows.Scan(&a.ID, &a.Rule, &tenant, &user, &rec, &ids, &a.Summary); err != nil {
 			return detect.Alert{}, fmt.Errorf("remediate: reading alert %s: %w", id, err)
 		}
-		a.UserID, a.RecordID = user.String, rec.String
+		a.TenantID, a.UserID, a.RecordID = tenant.String, user.String, rec.String
 		if ids.Valid {
 			if err := json.Unmarshal([]byte(ids.String), &a.RecordIDs); err != nil {
 				return detect.Alert{}, fmt.Errorf("remediate: alert %s: record_ids: %w", short(a.ID), err)
@@ -218,7 +218,7 @@ var builtinRoles = map[string]string{
 // plan decides the steps for an alert from its records. The first record is the one
 // that fired the rule.
 func plan(a detect.Alert, recs []*record, root string) *Plan {
-	p := &Plan{AlertID: a.ID, Rule: a.Rule, User: a.UserID, Summary: a.Summary, Unavailable: map[string]string{}}
+	p := &Plan{AlertID: a.ID, Rule: a.Rule, TenantID: a.TenantID, User: a.UserID, Summary: a.Summary, Unavailable: map[string]string{}}
 	var r *record
 	for _, x := range recs {
 		if x.ID == a.RecordID {

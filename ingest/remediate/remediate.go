@@ -151,10 +151,11 @@ type Manual struct {
 
 // Plan is what remediation can do for one alert.
 type Plan struct {
-	AlertID string `json:"alert_id"`
-	Rule    string `json:"rule"`
-	User    string `json:"user_id"`
-	Summary string `json:"summary"`
+	AlertID  string `json:"alert_id"`
+	Rule     string `json:"rule"`
+	TenantID string `json:"tenant_id"`
+	User     string `json:"user_id"`
+	Summary  string `json:"summary"`
 	// Steps are the Graph actions that fit the alert, in ActionNames order.
 	Steps []Step `json:"steps"`
 	// Manual are the Exchange Online commands for what Graph cannot do.
