@@ -244,7 +244,7 @@ func demoRemediation(ctx context.Context, w io.Writer, s sink.Sink, alerts []det
 		if a.Rule != detect.RuleInboxForwardExternal || a.RecordID != story.InboxRuleID {
 			continue
 		}
-		p, _, err := remediate.Load(ctx, s.DB(), s.Dialect(), a.ID, base+"/"+graph.Version)
+		p, _, err := remediate.Load(ctx, s.Handle(), a.ID, base+"/"+graph.Version)
 		if err != nil {
 			return err
 		}

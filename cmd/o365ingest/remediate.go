@@ -84,10 +84,10 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		return code
 	}
 	defer s.Close()
-	db, dialect := s.DB(), s.Dialect()
+	h := s.Handle()
 
 	// The alert's tenant first (without credentials a dry run still shows the calls).
-	probe, _, err := remediate.Load(ctx, db, dialect, *alertID, "")
+	probe, _, err := remediate.Load(ctx, h, *alertID, "")
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 		if errors.Is(err, remediate.ErrNoAlert) {
@@ -103,7 +103,7 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 			return exitUsage
 		}
 	}
-	p, _, err := remediate.Load(ctx, db, dialect, *alertID, strings.TrimRight(base, "/")+"/"+graph.Version)
+	p, _, err := remediate.Load(ctx, h, *alertID, strings.TrimRight(base, "/")+"/"+graph.Version)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 		return exitFailure
@@ -173,7 +173,7 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 	fmt.Fprintln(env.Stdout)
 	for _, st := range steps {
 		if !*again {
-			prev, done, err := remediate.Done(ctx, db, dialect, p.AlertID, st.Action)
+			prev, done, err := remediate.Done(ctx, h, p.AlertID, st.Action)
 			if err != nil {
 				fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 				return exitFailure
@@ -185,7 +185,7 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 			}
 		}
 		o := remediate.Execute(ctx, g, st)
-		row, err := remediate.Store(ctx, db, dialect, p.AlertID, o, who, time.Now())
+		row, err := remediate.Store(ctx, h, p.AlertID, o, who, time.Now())
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "o365ingest: remediate: %s ran (%s) but could not be recorded: %v\n", st.Action, o.Result, err)
 			return exitFailure

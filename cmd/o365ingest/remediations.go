@@ -44,7 +44,7 @@ who ran it (the OS user) and when.`); !ok {
 		return code
 	}
 	defer s.Close()
-	rows, err := remediate.List(ctx, s.DB(), s.Dialect(), f)
+	rows, err := remediate.List(ctx, s.Handle(), f)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: remediations:", err)
 		return exitFailure

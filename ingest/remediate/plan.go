@@ -84,8 +84,8 @@ func (r *record) targets(typ int) []string {
 // Load reads the alert and its records and plans what remediation can do, with the
 // requests shown against graphRoot (the Graph version root, e.g.
 // https://graph.microsoft.com/v1.0). It sends nothing.
-func Load(ctx context.Context, db *sql.DB, dialect, alertID, graphRoot string) (*Plan, detect.Alert, error) {
-	a, err := loadAlert(ctx, db, dialect, alertID)
+func Load(ctx context.Context, h sink.Handle, alertID, graphRoot string) (*Plan, detect.Alert, error) {
+	a, err := loadAlert(ctx, h, alertID)
 	if err != nil {
 		return nil, a, err
 	}
@@ -96,7 +96,7 @@ func Load(ctx context.Context, db *sql.DB, dialect, alertID, graphRoot string) (
 	var recs []*record
 	for _, id := range ids {
 		var raw sql.NullString
-		err := db.QueryRowContext(ctx, sink.Rebind(dialect, `SELECT raw FROM audit_record WHERE id = ?`), id).Scan(&raw)
+		err := h.DB.QueryRowContext(ctx, h.Dialect.Rebind(`SELECT raw FROM audit_record WHERE id = ?`), id).Scan(&raw)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // pruned since the alert: plan from what is left
 		}
@@ -123,7 +123,7 @@ func short(id string) string {
 
 // loadAlert reads one stored alert by its id, or by a unique prefix of at least 8
 // hex digits (alerts lists them shortened).
-func loadAlert(ctx context.Context, db *sql.DB, dialect, id string) (detect.Alert, error) {
+func loadAlert(ctx context.Context, h sink.Handle, id string) (detect.Alert, error) {
 	id = strings.ToLower(strings.TrimSpace(id))
 	if len(id) < 8 || strings.Trim(id, "0123456789abcdef") != "" {
 		return detect.Alert{}, fmt.Errorf("remediate: alert id %q: want the hex id (at least 8 digits) that o365ingest alerts shows", id)
@@ -134,7 +134,7 @@ func loadAlert(ctx context.Context, db *sql.DB, dialect, id string) (detect.Aler
 		q = `SELECT alert_id, rule, tenant_id, user_id, record_id, record_ids, summary FROM alert WHERE alert_id LIKE ?`
 		arg = id + "%"
 	}
-	rows, err := db.QueryContext(ctx, sink.Rebind(dialect, q), arg)
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(q), arg)
 	if err != nil {
 		return detect.Alert{}, fmt.Errorf("remediate: reading alert %s: %w", id, err)
 	}

@@ -42,6 +42,7 @@ func startEmulator(t *testing.T, opts emulator.Options) (*emulator.Server, strin
 // loadTenant reads the emulator's 7 days through the API client into db and stores
 // the alerts the rules raise.
 func loadTenant(t *testing.T, db *sql.DB, dialect string, emu *emulator.Server, base string) []detect.Alert {
+	h := detecttest.Handle(db, dialect)
 	t.Helper()
 	ctx := context.Background()
 	client, err := api.New(api.Config{TenantID: emu.TenantID(), ClientID: emu.ClientID(), ClientSecret: emu.ClientSecret(), APIURL: base, LoginURL: base, RateLimit: -1})
@@ -73,11 +74,11 @@ func loadTenant(t *testing.T, db *sql.DB, dialect string, emu *emulator.Server, 
 		}
 	}
 	detecttest.Load(t, db, dialect, recs)
-	alerts, err := detect.Evaluate(ctx, db, dialect, now.Add(-8*24*time.Hour), now.Add(time.Hour), detect.Config{})
+	alerts, err := detect.Evaluate(ctx, h, now.Add(-8*24*time.Hour), now.Add(time.Hour), detect.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := detect.Store(ctx, db, dialect, alerts); err != nil {
+	if _, err := detect.Store(ctx, h, alerts); err != nil {
 		t.Fatal(err)
 	}
 	return alerts
@@ -131,12 +132,13 @@ func TestForwardingRuleAlert(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			db := detecttest.Open(t, dialect)
+			h := detecttest.Handle(db, dialect)
 			emu, base := startEmulator(t, emulator.Options{})
 			story := emu.AttackStory()
 			a := alertOf(t, loadTenant(t, db, dialect, emu, base), detect.RuleInboxForwardExternal, story.InboxRuleID)
 			g := graphClient(t, emu, base)
 
-			p, _, err := remediate.Load(ctx, db, dialect, a.ID[:12], g.URL(""))
+			p, _, err := remediate.Load(ctx, h, a.ID[:12], g.URL(""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +160,7 @@ func TestForwardingRuleAlert(t *testing.T) {
 			for _, name := range []string{remediate.ActionRemoveInboxRule, remediate.ActionRevokeSessions} {
 				s, _ := p.Step(name)
 				o := remediate.Execute(ctx, g, s)
-				if _, err := remediate.Store(ctx, db, dialect, a.ID, o, "tester", time.Now()); err != nil {
+				if _, err := remediate.Store(ctx, h, a.ID, o, "tester", time.Now()); err != nil {
 					t.Fatal(err)
 				}
 				if o.Result != remediate.ResultDone {
@@ -181,7 +183,7 @@ func TestForwardingRuleAlert(t *testing.T) {
 				t.Errorf("user after revoke: %+v", u)
 			}
 
-			rows, err := remediate.List(ctx, db, dialect, remediate.Filter{AlertID: a.ID})
+			rows, err := remediate.List(ctx, h, remediate.Filter{AlertID: a.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,10 +198,10 @@ func TestForwardingRuleAlert(t *testing.T) {
 			if rows[0].Action != remediate.ActionRemoveInboxRule || rows[0].HTTPStatus != 204 || len(rows[0].Request) != 2 || rows[1].HTTPStatus != 200 {
 				t.Errorf("rows %+v", rows)
 			}
-			if _, done, err := remediate.Done(ctx, db, dialect, a.ID, remediate.ActionRevokeSessions); err != nil || !done {
+			if _, done, err := remediate.Done(ctx, h, a.ID, remediate.ActionRevokeSessions); err != nil || !done {
 				t.Errorf("Done(revoke-sessions) = %v, %v after it ran", done, err)
 			}
-			if _, done, _ := remediate.Done(ctx, db, dialect, a.ID, remediate.ActionDisableAccount); done {
+			if _, done, _ := remediate.Done(ctx, h, a.ID, remediate.ActionDisableAccount); done {
 				t.Error("Done(disable-account) before it ran")
 			}
 
@@ -219,20 +221,21 @@ func TestWithheldPermission(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			db := detecttest.Open(t, dialect)
+			h := detecttest.Handle(db, dialect)
 			emu, base := startEmulator(t, emulator.Options{GraphWithhold: []string{"User.RevokeSessions.All"}})
 			story := emu.AttackStory()
 			a := alertOf(t, loadTenant(t, db, dialect, emu, base), detect.RuleInboxForwardExternal, story.InboxRuleID)
 			g := graphClient(t, emu, base)
-			p, _, err := remediate.Load(ctx, db, dialect, a.ID, g.URL(""))
+			p, _, err := remediate.Load(ctx, h, a.ID, g.URL(""))
 			if err != nil {
 				t.Fatal(err)
 			}
 			s, _ := p.Step(remediate.ActionRevokeSessions)
 			o := remediate.Execute(ctx, g, s)
-			if _, err := remediate.Store(ctx, db, dialect, a.ID, o, "tester", time.Now()); err != nil {
+			if _, err := remediate.Store(ctx, h, a.ID, o, "tester", time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			rows, err := remediate.List(ctx, db, dialect, remediate.Filter{AlertID: a.ID})
+			rows, err := remediate.List(ctx, h, remediate.Filter{AlertID: a.ID})
 			if err != nil || len(rows) != 1 {
 				t.Fatalf("rows %+v, %v", rows, err)
 			}
@@ -243,7 +246,7 @@ func TestWithheldPermission(t *testing.T) {
 			if u, _ := emu.GraphUser(story.User); !u.SignInSessionsValidFromDateTime.IsZero() {
 				t.Error("sessions revoked without the permission")
 			}
-			if _, done, _ := remediate.Done(ctx, db, dialect, a.ID, remediate.ActionRevokeSessions); done {
+			if _, done, _ := remediate.Done(ctx, h, a.ID, remediate.ActionRevokeSessions); done {
 				t.Error("a refused action counts as done")
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,26 +27,10 @@ type Row struct {
 	RunAt      time.Time `json:"run_at"`
 }
 
-func quote(dialect, ident string) string {
-	switch dialect {
-	case sink.DialectMySQL:
-		return "`" + ident + "`"
-	case sink.DialectSQLServer:
-		return "[" + ident + "]"
-	}
-	return `"` + ident + `"`
-}
-
-func columns(dialect string) string {
-	names := schema.RemediationAction.ColumnNames()
-	for i, n := range names {
-		names[i] = quote(dialect, n)
-	}
-	return strings.Join(names, ", ")
-}
+func columns(d *sink.Dialect) string { return d.QuoteList(schema.RemediationAction.ColumnNames()) }
 
 // Store records an outcome for an alert as a new remediation_action row and returns it.
-func Store(ctx context.Context, db *sql.DB, dialect, alertID string, o Outcome, osUser string, at time.Time) (Row, error) {
+func Store(ctx context.Context, h sink.Handle, alertID string, o Outcome, osUser string, at time.Time) (Row, error) {
 	row := Row{ID: uuid.NewString(), AlertID: alertID, Action: o.Action, Target: o.Target, Request: o.Sent,
 		Result: o.Result, HTTPStatus: o.HTTPStatus, OSUser: osUser, RunAt: at.UTC().Truncate(time.Microsecond)}
 	if row.Request == nil {
@@ -70,9 +53,10 @@ func Store(ctx context.Context, db *sql.DB, dialect, alertID string, o Outcome, 
 	if row.Error != "" {
 		msg = row.Error
 	}
-	q := "INSERT INTO " + quote(dialect, schema.RemediationAction.Name) + " (" + columns(dialect) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	if _, err := db.ExecContext(ctx, sink.Rebind(dialect, q), row.ID, row.AlertID, row.Action, row.Target, string(req),
-		row.Result, status, msg, row.OSUser, sink.TimeValue(dialect, row.RunAt)); err != nil {
+	d := h.Dialect
+	q := "INSERT INTO " + d.Quote(schema.RemediationAction.Name) + " (" + columns(d) + ") VALUES (" + sink.Placeholders(len(schema.RemediationAction.Columns)) + ")"
+	if _, err := h.DB.ExecContext(ctx, d.Rebind(q), row.ID, row.AlertID, row.Action, row.Target, string(req),
+		row.Result, status, msg, row.OSUser, d.Time(row.RunAt)); err != nil {
 		return row, fmt.Errorf("remediate: recording %s of alert %s: %w", o.Action, short(alertID), err)
 	}
 	return row, nil
@@ -80,8 +64,8 @@ func Store(ctx context.Context, db *sql.DB, dialect, alertID string, o Outcome, 
 
 // Done returns the row of the last successful run (done or not_found) of action for
 // alertID, and whether there is one.
-func Done(ctx context.Context, db *sql.DB, dialect, alertID, action string) (Row, bool, error) {
-	rows, err := List(ctx, db, dialect, Filter{AlertID: alertID})
+func Done(ctx context.Context, h sink.Handle, alertID, action string) (Row, bool, error) {
+	rows, err := List(ctx, h, Filter{AlertID: alertID})
 	if err != nil {
 		return Row{}, false, err
 	}
@@ -101,23 +85,24 @@ type Filter struct {
 }
 
 // List returns the remediation_action rows that match f, oldest first.
-func List(ctx context.Context, db *sql.DB, dialect string, f Filter) ([]Row, error) {
-	q := "SELECT " + columns(dialect) + " FROM " + quote(dialect, schema.RemediationAction.Name) + " WHERE 1 = 1"
+func List(ctx context.Context, h sink.Handle, f Filter) ([]Row, error) {
+	d := h.Dialect
+	q := "SELECT " + columns(d) + " FROM " + d.Quote(schema.RemediationAction.Name) + " WHERE 1 = 1"
 	var args []any
 	if f.AlertID != "" {
-		q += " AND " + quote(dialect, "alert_id") + " = ?"
+		q += " AND " + d.Quote("alert_id") + " = ?"
 		args = append(args, f.AlertID)
 	}
 	if !f.From.IsZero() {
-		q += " AND " + quote(dialect, "run_at") + " >= ?"
-		args = append(args, sink.TimeValue(dialect, f.From))
+		q += " AND " + d.Quote("run_at") + " >= ?"
+		args = append(args, d.Time(f.From))
 	}
 	if !f.To.IsZero() {
-		q += " AND " + quote(dialect, "run_at") + " < ?"
-		args = append(args, sink.TimeValue(dialect, f.To))
+		q += " AND " + d.Quote("run_at") + " < ?"
+		args = append(args, d.Time(f.To))
 	}
-	q += " ORDER BY " + quote(dialect, "run_at") + ", " + quote(dialect, "remediation_id")
-	rs, err := db.QueryContext(ctx, sink.Rebind(dialect, q), args...)
+	q += " ORDER BY " + d.Quote("run_at") + ", " + d.Quote("remediation_id")
+	rs, err := h.DB.QueryContext(ctx, d.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("remediate: listing remediation actions: %w", err)
 	}
@@ -137,7 +122,7 @@ func List(ctx context.Context, db *sql.DB, dialect string, f Filter) ([]Row, err
 				return nil, fmt.Errorf("remediate: remediation %s: request: %w", r.ID, err)
 			}
 		}
-		if r.RunAt, err = scanTime(at); err != nil {
+		if r.RunAt, err = sink.ScanTime(at); err != nil {
 			return nil, fmt.Errorf("remediate: remediation %s: run_at: %w", r.ID, err)
 		}
 		out = append(out, r)
@@ -146,25 +131,4 @@ func List(ctx context.Context, db *sql.DB, dialect string, f Filter) ([]Row, err
 		return nil, fmt.Errorf("remediate: listing remediation actions: %w", err)
 	}
 	return out, nil
-}
-
-func scanTime(v any) (time.Time, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC(), nil
-	case []byte:
-		return parseTime(string(x))
-	case string:
-		return parseTime(x)
-	}
-	return time.Time{}, fmt.Errorf("unexpected time value of type %T", v)
-}
-
-func parseTime(s string) (time.Time, error) {
-	for _, layout := range []string{sink.SQLiteTimeFormat, "2006-01-02 15:04:05.999999999Z07:00", time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("unreadable time %q", s)
 }
