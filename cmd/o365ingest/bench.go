@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/bench"
+	"github.com/o365ingest/o365ingest/ingest/config"
 )
 
 func cmdBench(ctx context.Context, env *Env, args []string) int {
@@ -53,15 +54,10 @@ RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=...
 	if *records <= 0 || *perBlob <= 0 || *latency < 0 || *concurrency < 0 || *batch < 0 || *loaders < 0 || *memRecords < 0 || *rowSample <= 0 || *connSample <= 0 {
 		return usageError(env, "bench: --records, --records-per-blob, --row-sample and --newconn-sample must be positive; --latency, --concurrency, --batch, --loaders and --memory-records not negative")
 	}
-	driver, dsn := sf.driver, sf.dsn
+	// The benchmark makes a database of its own: no config, and for sqlite no default file.
+	driver, dsn := config.SinkFromEnvironment(sf.driver, sf.dsn, env.Getenv)
 	if driver == "" {
-		driver = env.Getenv("O365INGEST_SINK_DRIVER")
-	}
-	if dsn == "" {
-		dsn = env.Getenv("O365INGEST_SINK_DSN")
-	}
-	if driver == "" {
-		driver = "sqlite"
+		driver = config.DriverSQLite
 	}
 	o := bench.Options{
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,

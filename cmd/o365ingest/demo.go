@@ -92,7 +92,7 @@ questions from the database. Needs no config and no network.`); !ok {
 		return exitFailure
 	}
 	now := time.Now().UTC()
-	alerts, _, err := runDetections(ctx, env, s, detect.Config{}, now.Add(-8*24*time.Hour), now.Add(time.Hour), false)
+	alerts, _, err := detect.Run(ctx, s.Handle(), detect.Config{}, now.Add(-8*24*time.Hour), now.Add(time.Hour), false, nil, env.Logger)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo: detections:", err)
 		return exitFailure

@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/escape"
-	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
 func cmdDetect(ctx context.Context, env *Env, args []string) int {
@@ -39,7 +37,7 @@ webhooks configured under detect.webhooks.`); !ok {
 	}
 	defer s.Close()
 	dcfg := cfg.Detect
-	alerts, fresh, err := runDetections(ctx, env, s, dcfg, from, to, !*noDeliver)
+	alerts, fresh, err := detect.Run(ctx, s.Handle(), dcfg, from, to, !*noDeliver, nil, env.Logger)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: detect:", err)
 		return exitFailure
@@ -55,34 +53,6 @@ webhooks configured under detect.webhooks.`); !ok {
 		fmt.Fprintf(env.Stdout, "\n%d alerts from %s to %s, %d new.\n", len(alerts), from.Format(time.RFC3339), to.Format(time.RFC3339), len(fresh))
 	}
 	return exitOK
-}
-
-// runDetections evaluates the rules over [from, to), stores the alerts and, when
-// deliver is set, sends undelivered alerts to the configured webhooks. It returns every
-// alert found and the new ones. run and demo call it after loading.
-func runDetections(ctx context.Context, env *Env, s sink.Sink, cfg detect.Config, from, to time.Time, deliver bool) (all, fresh []detect.Alert, err error) {
-	all, err = detect.Evaluate(ctx, s.Handle(), from, to, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	if fresh, err = detect.Store(ctx, s.Handle(), all); err != nil {
-		return nil, nil, err
-	}
-	for _, a := range fresh {
-		env.Logger.Warn("alert", "rule", a.Rule, "severity", a.Severity, "user", a.UserID, "client_ip", a.ClientIP, "record", a.RecordID, "summary", a.Summary)
-	}
-	if deliver && len(cfg.Webhooks) > 0 {
-		sent, failed, err := detect.Deliver(ctx, s.Handle(), cfg, &http.Client{Timeout: 15 * time.Second})
-		if err != nil {
-			return all, fresh, err
-		}
-		if failed > 0 {
-			env.Logger.Warn("some alert deliveries failed; they are retried next run", "sent", sent, "failed", failed)
-		} else if sent > 0 {
-			env.Logger.Info("alerts delivered", "sent", sent)
-		}
-	}
-	return all, fresh, nil
 }
 
 // writeAlerts prints alerts as a table (record text with control characters shown as

@@ -172,7 +172,7 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progress
 		if from.IsZero() {
 			from = start.Add(-opts.Lookback)
 		}
-		_, fresh, err := runDetections(ctx, env, opts.Sink, *dcfg, from.Add(-24*time.Hour), start.Add(time.Hour), true)
+		_, fresh, err := detect.Run(ctx, opts.Sink.Handle(), *dcfg, from.Add(-24*time.Hour), start.Add(time.Hour), true, nil, env.Logger)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "o365ingest: detections:", err)
 			return exitFailure

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/o365ingest/o365ingest/ingest/config"
 )
 
 // command is one subcommand: its entry point and the line --help shows for it.
@@ -45,9 +47,7 @@ func run(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
 		return exitUsage
 	}
-	if env.ConfigPath == "" && env.Getenv != nil {
-		env.ConfigPath = env.Getenv("O365INGEST_CONFIG")
-	}
+	env.ConfigPath = config.ConfigPath(env.ConfigPath, env.Getenv)
 	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help" {
 		if len(rest) > 1 {
 			if c, ok := commands()[rest[1]]; ok {

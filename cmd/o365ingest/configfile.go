@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/o365ingest/o365ingest/ingest/config"
+)
+
+// defaultConfigFile is read when neither --config nor O365INGEST_CONFIG names a file.
+const defaultConfigFile = "o365ingest.yaml"
+
+// loadConfig reads the config named by --config / O365INGEST_CONFIG, else
+// ./o365ingest.yaml when present, else the defaults. It also applies the config's log
+// settings unless the command line set them.
+func loadConfig(env *Env) (*config.Config, error) {
+	path := env.ConfigPath
+	if path == "" {
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			path = defaultConfigFile
+		}
+	}
+	cfg := config.Default()
+	if path != "" {
+		var warnings []string
+		var err error
+		cfg, warnings, err = config.Load(path, env.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(env.Stderr, "warning:", w)
+		}
+	}
+	level, format := env.LogLevel, env.LogFormat
+	if level == "" {
+		level = cfg.Log.Level
+	}
+	if format == "" {
+		format = cfg.Log.Format
+	}
+	env.Logger = newLogger(env.Stderr, level, format)
+	return cfg, nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+)
+
+// sinkFlags are the flags of every command that touches the database.
+type sinkFlags struct{ driver, dsn string }
+
+func addSinkFlags(fs *flag.FlagSet) *sinkFlags {
+	sf := &sinkFlags{}
+	fs.StringVar(&sf.driver, "sink", "", "database driver: sqlite, postgres, mysql or sqlserver (default: config sink.driver, $O365INGEST_SINK_DRIVER, else sqlite)")
+	fs.StringVar(&sf.dsn, "dsn", "", "database DSN in the driver's native form (default: config sink.dsn, $O365INGEST_SINK_DSN, else o365.db)")
+	return sf
+}
+
+// resolve picks the sink: flags, then environment, then config, then SQLite o365.db
+// (see config.ResolveSink).
+func (sf *sinkFlags) resolve(env *Env, cfg *config.Config) (driver, dsn string) {
+	return config.ResolveSink(sf.driver, sf.dsn, cfg, env.Getenv)
+}
+
+// openSink opens the database and migrates it up: migrations run before every command
+// that touches the database, and are additive.
+func (sf *sinkFlags) open(ctx context.Context, env *Env, cfg *config.Config) (sink.Sink, error) {
+	driver, dsn := sf.resolve(env, cfg)
+	if dsn == "" {
+		return nil, fmt.Errorf("no DSN for sink %s: pass --dsn, set sink.dsn or $O365INGEST_SINK_DSN", driver)
+	}
+	s, err := sink.Open(ctx, driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", sink.Describe(driver, dsn), err)
+	}
+	if err := sink.Migrate(ctx, s); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrating %s: %w", sink.Describe(driver, dsn), err)
+	}
+	return s, nil
+}
+
+// setup loads the config and opens the sink (migrated), printing any problem as
+// "o365ingest: <what>: <error>". A non-zero code means the command must return it.
+func (sf *sinkFlags) setup(ctx context.Context, env *Env, what string) (*config.Config, sink.Sink, int) {
+	cfg, err := loadConfig(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "o365ingest: %s: %v\n", what, err)
+		return nil, nil, exitUsage
+	}
+	s, err := sf.open(ctx, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "o365ingest: %s: %v\n", what, err)
+		return nil, nil, exitFailure
+	}
+	return cfg, s, 0
+}
