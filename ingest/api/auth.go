@@ -245,7 +245,10 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	body := []byte(form.Encode())
 	var last error
 	for attempt := 1; attempt <= c.cfg.MaxRetries+1; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, bytes.NewReader(body))
+		// Cut like any answer (limits.go): an idle or endless token answer is retried.
+		at := newAttempt(ctx, c.cfg.BlobTimeout, "requesting a token")
+		defer at.release()
+		req, err := http.NewRequestWithContext(at.ctx, http.MethodPost, c.tokenURL, bytes.NewReader(body))
 		if err != nil {
 			return "", 0, err
 		}
@@ -265,8 +268,11 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 				last = fmt.Errorf("api: requesting token from %s: %w", c.tokenURL, err)
 			}
 		} else {
-			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			data, rerr := io.ReadAll(io.LimitReader(at.watch(resp.Body, c.cfg.IdleTimeout), 1<<20))
 			resp.Body.Close()
+			if se := at.stalled(); se != nil && rerr != nil && ctx.Err() == nil {
+				rerr = se
+			}
 			switch {
 			case rerr != nil:
 				last = fmt.Errorf("api: reading token response: %w", rerr)
