@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +256,8 @@ type tableSnapshot struct {
 	hash string
 }
 
+var snapshots atomic.Int64
+
 // snapshot reads every table of version 3, its version-3 columns, in primary key order.
 func snapshot(t *testing.T, ctx context.Context, s sink.Sink) map[string]tableSnapshot {
 	t.Helper()
@@ -273,7 +276,10 @@ func snapshot(t *testing.T, ctx context.Context, s sink.Sink) map[string]tableSn
 		for i, c := range tab.PrimaryKey {
 			key[i] = ddl.Quote(d, c)
 		}
-		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(cols, ", "), ddl.Quote(d, tab.Name), strings.Join(key, ", "))
+		// A fresh query text each time: PostgreSQL refuses a cached plan whose result
+		// types a migration changed (text to citext).
+		gen := snapshots.Add(1)
+		q := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s /* %d */", strings.Join(cols, ", "), ddl.Quote(d, tab.Name), strings.Join(key, ", "), gen)
 		rows, err := s.Handle().DB.QueryContext(ctx, q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)

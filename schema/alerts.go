@@ -15,7 +15,7 @@ var Alert = Table{
 		notNull(key("rule", 64, "The detection rule (inbox_rule_forward_external, mailbox_forward_external, ...).")),
 		notNull(key("severity", 16, "high, medium or low.")),
 		key("tenant_id", 64, "Tenant of the record."),
-		key("user_id", 512, "The user the alert is about (the record's UserId)."),
+		foldCase(5, key("user_id", 512, "The user the alert is about (the record's UserId).")),
 		key("record_id", 128, "The record that fired the rule (audit_record.id); for rules over many records, the one that crossed the threshold."),
 		col("record_ids", JSON, "Every record id the alert rests on (a JSON array)."),
 		key("client_ip", 64, "The client address of the record."),

@@ -68,6 +68,12 @@ type Column struct {
 	// Since is the migration version that adds the column to an existing table (see
 	// Versions); 0 means the column came with its table. A column added later is nullable.
 	Since int
+	// FoldCase is the version from which the column compares case-insensitively (0:
+	// exactly, code point by code point). It is for addresses and UPNs, which Exchange and
+	// Entra treat case-insensitively: WHERE user_id = 'Megan.Bowen@contoso.com' then finds
+	// megan.bowen@contoso.com on every database, through the column's index. The stored
+	// text is unchanged (and raw keeps the record exactly as received).
+	FoldCase int
 }
 
 // Index is a secondary index.

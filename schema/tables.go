@@ -14,6 +14,19 @@ func notNull(c Column) Column {
 	return c
 }
 
+// foldCase marks an address or UPN column as compared case-insensitively from version
+// v on (Column.FoldCase).
+func foldCase(v int, c Column) Column {
+	c.FoldCase = v
+	return c
+}
+
+// since marks a column as added by version v.
+func since(v int, c Column) Column {
+	c.Since = v
+	return c
+}
+
 // AuditRecord is the audit_record table: one row per distinct record Id, with the common
 // schema, typed columns for the fields investigations use, and the raw record.
 var AuditRecord = Table{
@@ -34,8 +47,8 @@ var AuditRecord = Table{
 		col("user_key", Text, "UserKey: alternative user id (PUID, SID, claims string).", "UserKey"),
 		key("workload", 64, "Workload: Exchange, SharePoint, OneDrive, AzureActiveDirectory, MicrosoftTeams, ...", "Workload"),
 		key("result_status", 128, "ResultStatus as sent (Succeeded, True, Success, Failed, ...).", "ResultStatus"),
-		col("object_id", Text, "ObjectId: the object acted on (file URL, mailbox, rule, user).", "ObjectId"),
-		key("user_id", 512, "UserId: the actor's UPN or a system account.", "UserId"),
+		foldCase(5, col("object_id", Text, "ObjectId: the object acted on (file URL, mailbox, rule, user).", "ObjectId")),
+		foldCase(5, key("user_id", 512, "UserId: the actor's UPN or a system account.", "UserId")),
 		key("client_ip", 64, "ClientIP normalized: no port, no brackets, no ::ffff: prefix; NULL when empty. Falls back to ClientIPAddress, ActorIpAddress.", "ClientIP", "ClientIPAddress", "ActorIpAddress"),
 		col("scope", Int, "Scope: 0 online, 1 on-premises.", "Scope"),
 		col("record_version", Int, "Version of the record format.", "Version"),
@@ -50,7 +63,7 @@ var AuditRecord = Table{
 		col("modified_object_resolved_name", Text, "ModifiedObjectResolvedName.", "ModifiedObjectResolvedName"),
 		// Exchange mailbox.
 		key("mailbox_guid", 64, "MailboxGuid.", "MailboxGuid"),
-		key("mailbox_owner_upn", 512, "MailboxOwnerUPN: whose mailbox.", "MailboxOwnerUPN"),
+		foldCase(5, key("mailbox_owner_upn", 512, "MailboxOwnerUPN: whose mailbox.", "MailboxOwnerUPN")),
 		key("mailbox_owner_sid", 256, "MailboxOwnerSid.", "MailboxOwnerSid"),
 		col("logon_type", Int, "LogonType: 0 owner, 1 admin, 2 delegated, 3 transport, 4 system service, 6 delegated admin.", "LogonType"),
 		col("internal_logon_type", Int, "InternalLogonType.", "InternalLogonType"),
@@ -68,10 +81,10 @@ var AuditRecord = Table{
 		col("item_attachments", Text, "Item.Attachments (names and sizes, one string).", "Item.Attachments"),
 		col("item_size", Int, "Item.SizeInBytes.", "Item.SizeInBytes"),
 		col("dest_folder", Text, "DestFolder.Path.", "DestFolder.Path"),
-		key("dest_mailbox_owner_upn", 512, "DestMailboxOwnerUPN.", "DestMailboxOwnerUPN"),
+		foldCase(5, key("dest_mailbox_owner_upn", 512, "DestMailboxOwnerUPN.", "DestMailboxOwnerUPN")),
 		col("cross_mailbox_operation", Bool, "CrossMailboxOperations (either spelling).", "CrossMailboxOperations", "CrossMailboxOperation"),
-		key("send_as_user_smtp", 512, "SendAsUserSmtp.", "SendAsUserSmtp"),
-		key("send_on_behalf_of_user_smtp", 512, "SendOnBehalfOfUserSmtp.", "SendOnBehalfOfUserSmtp"),
+		foldCase(5, key("send_as_user_smtp", 512, "SendAsUserSmtp.", "SendAsUserSmtp")),
+		foldCase(5, key("send_on_behalf_of_user_smtp", 512, "SendOnBehalfOfUserSmtp.", "SendOnBehalfOfUserSmtp")),
 		col("operation_count", Int, "OperationCount of aggregated records.", "OperationCount"),
 		// SharePoint / OneDrive.
 		key("site_id", 64, "Site: the site GUID.", "Site"),
@@ -92,19 +105,19 @@ var AuditRecord = Table{
 		key("correlation_id", 64, "CorrelationId.", "CorrelationId"),
 		key("application_id", 128, "ApplicationId: the app used (SharePoint) or signed in to (Azure AD).", "ApplicationId"),
 		col("application_display_name", Text, "ApplicationDisplayName.", "ApplicationDisplayName"),
-		key("target_user_or_group_name", 512, "TargetUserOrGroupName: who a file was shared with.", "TargetUserOrGroupName"),
+		foldCase(5, key("target_user_or_group_name", 512, "TargetUserOrGroupName: who a file was shared with.", "TargetUserOrGroupName")),
 		key("target_user_or_group_type", 64, "TargetUserOrGroupType (Member, Guest, Group, Partner, ...).", "TargetUserOrGroupType"),
 		col("event_data", Text, "EventData (an XML fragment, e.g. <Type>Edit</Type>).", "EventData"),
 		key("unique_sharing_id", 64, "UniqueSharingId.", "UniqueSharingId"),
 		key("sharing_type", 64, "SharingType.", "SharingType"),
-		col("user_shared_with", Text, "UserSharedWith.", "UserSharedWith"),
+		foldCase(5, col("user_shared_with", Text, "UserSharedWith.", "UserSharedWith")),
 		key("machine_id", 128, "MachineId of a sync client.", "MachineId"),
 		// Azure AD.
 		col("azure_ad_event_type", Int, "AzureActiveDirectoryEventType.", "AzureActiveDirectoryEventType"),
-		key("actor_upn", 512, "The first Actor whose Type is 5 (UPN).", "Actor[Type=5]"),
+		foldCase(5, key("actor_upn", 512, "The first Actor whose Type is 5 (UPN).", "Actor[Type=5]")),
 		key("actor_context_id", 64, "ActorContextId: the actor's tenant.", "ActorContextId"),
 		key("actor_ip_address", 64, "ActorIpAddress, normalized like client_ip.", "ActorIpAddress"),
-		key("target_upn", 512, "The first Target whose Type is 5 (UPN): the user acted on.", "Target[Type=5]"),
+		foldCase(5, key("target_upn", 512, "The first Target whose Type is 5 (UPN): the user acted on.", "Target[Type=5]")),
 		key("target_context_id", 64, "TargetContextId.", "TargetContextId"),
 		key("inter_systems_id", 64, "InterSystemsId.", "InterSystemsId"),
 		key("intra_system_id", 64, "IntraSystemId (docs: IntraSystemsId).", "IntraSystemId", "IntraSystemsId"),
@@ -134,6 +147,9 @@ var AuditRecord = Table{
 		col("parse_notes", Text, "What the normalizer could not fit into a typed column (the value stays in raw), e.g. 'LogonType: not an integer: \"x\"'. NULL when none."),
 		notNull(col("ingested_at", Time, "When o365ingest stored the record, UTC.")),
 		notNull(col("raw", JSON, "The record exactly as received.")),
+		// Added by version 5.
+		since(5, key("client_country", 8, "ISO 3166 country code of client_ip, from the GeoIP database named by ingest.geoip_db when the record was loaded; NULL without one, or when the address is not in it.")),
+		since(5, col("client_asn", Int, "Autonomous system number of client_ip, from ingest.geoip_db (an ASN database) when the record was loaded; NULL otherwise.")),
 	},
 	PrimaryKey: []string{"id"},
 	Indexes: []Index{
@@ -145,6 +161,12 @@ var AuditRecord = Table{
 		{Name: "ix_audit_record_tenant_time", Columns: []string{"tenant_id", "creation_time"}},
 		{Name: "ix_audit_record_mailbox_owner", Columns: []string{"mailbox_owner_upn"}},
 		{Name: "ix_audit_record_content", Columns: []string{"content_id"}},
+		// Version 5: the documented analyst questions, each served by an index.
+		{Name: "ix_audit_record_actor_time", Columns: []string{"actor_upn", "creation_time"}, Since: 5},
+		{Name: "ix_audit_record_target_time", Columns: []string{"target_upn", "creation_time"}, Since: 5},
+		{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 5},
+		{Name: "ix_audit_record_country_time", Columns: []string{"client_country", "creation_time"}, Since: 5},
+		{Name: "ix_audit_record_asn_time", Columns: []string{"client_asn", "creation_time"}, Since: 5},
 	},
 }
 

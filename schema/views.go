@@ -10,6 +10,7 @@ var Versions = []Version{
 	{Number: 2, Name: "views", Doc: "The investigation views (Views)."},
 	{Number: 3, Name: "alerts", Doc: "The alert tables (AlertTables)."},
 	{Number: 4, Name: "remediation", Doc: "The remediation_action table (RemediationTables): every remediation action executed or refused for an alert."},
+	{Number: 5, Name: "analyst_queries", Doc: "Addresses and UPNs compare case-insensitively (FoldCase); indexes for the documented questions; client_country and client_asn; the views rewritten."},
 }
 
 // Version is one migration version.
@@ -67,20 +68,21 @@ var Views = []View{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "succeeded",
 		"result_status", "error_number", "logon_error", "application_id", "resource_id", "user_agent",
 		"request_type", "auth_method", "result_detail", "device_id", "device_name", "device_os",
-		"browser", "device_compliant", "device_managed", "device_trust_type", "session_id"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVSignin2}}},
+		"browser", "device_compliant", "device_managed", "device_trust_type", "session_id",
+		"client_country", "client_asn"},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSignin2}, {Since: 5, SQL: sqlVSignin5}}},
 	{Name: "v_mailbox_rule", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "source",
 		"mailbox", "rule_name", "rule_operation", "result_status", "forward_to", "forward_as_attachment_to",
 		"redirect_to", "delete_message", "move_to_folder", "mark_as_read", "stop_processing_rules",
 		"from_address", "subject_contains_words", "body_contains_words", "subject_or_body_contains_words",
 		"rule_condition", "rule_actions"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxRule2}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxRule2}, {Since: 5, SQL: sqlVMailboxRule5}}},
 	{Name: "v_mailbox_forwarding", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "kind", "target",
 		"result_status", "forwarding_smtp_address", "forwarding_address", "deliver_to_mailbox_and_forward",
 		"redirect_message_to", "blind_copy_to", "copy_to", "add_to_recipients"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxForwarding2}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVMailboxForwarding2}, {Since: 5, SQL: sqlVMailboxForwarding5}}},
 	{Name: "v_file_activity", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
 		"site_url", "folder", "file_name", "file_extension", "url", "destination_folder",
@@ -90,11 +92,11 @@ var Views = []View{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
 		"url", "site_url", "file_name", "shared_with", "shared_with_type", "event_data", "sharing_type",
 		"unique_sharing_id", "anonymous", "external"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVSharing2}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSharing2}, {Since: 5, SQL: sqlVSharing5}}},
 	{Name: "v_admin_change", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
 		"category", "target", "detail", "grantee", "result_status"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVAdminChange2}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVAdminChange2}, {Since: 5, SQL: sqlVAdminChange5}}},
 }
 
 // The views' definitions. Name/Value properties are read with correlated subqueries on
@@ -237,6 +239,140 @@ const (
        COALESCE(r.target_upn, (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), r.object_id) AS target,
        COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ModifiedProperties' AND p."name" = 'Role.DisplayName'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'AccessRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ExtendedRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Target' AND p."name" = 'Name')) AS detail,
        COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'User'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Trustee'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'GrantSendOnBehalfTo'), CASE WHEN r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment') THEN r.target_upn END) AS grantee,
+       r.result_status
+  FROM audit_record r
+ WHERE r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment')
+    OR r.operation IN ('Consent to application.', 'Add delegated permission grant.', 'Add app role assignment to service principal.', 'Add OAuth2PermissionGrant.')
+    OR r.operation IN ('Disable Strong Authentication.', 'Enable Strong Authentication.', 'User registered security info', 'User deleted security info', 'User changed default security info', 'Admin registered security info', 'Admin deleted security info', 'Admin updated security info')
+    OR r.operation IN ('Reset user password.', 'Change user password.', 'Set force change user password.', 'Reset password (by admin)', 'Reset password (self-service)', 'Change password (self-service)')
+    OR r.operation IN ('Add-MailboxPermission', 'Remove-MailboxPermission', 'Add-RecipientPermission', 'Remove-RecipientPermission', 'Add-MailboxFolderPermission', 'Set-MailboxFolderPermission', 'Add-ADPermission')
+    OR (r.operation = 'Update user.' AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ModifiedProperties' AND p."name" LIKE 'StrongAuthentication%'))
+    OR (r.operation = 'Set-Mailbox' AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('GrantSendOnBehalfTo')))`
+)
+
+// Version 5: address columns compare case-insensitively (NOCASE, as the identity
+// columns do since version 5); v_signin gains client_country and client_asn.
+const (
+	sqlVSignin5 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation = 'UserLoginFailed' THEN 0
+            WHEN r.error_number IS NOT NULL AND r.error_number <> '0' THEN 0
+            WHEN r.login_status IS NOT NULL AND r.login_status <> 0 THEN 0
+            ELSE 1 END AS succeeded,
+       r.result_status,
+       r.error_number,
+       r.logon_error,
+       r.application_id,
+       r.object_id AS resource_id,
+       r.user_agent,
+       r.request_type,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ExtendedProperties' AND p."name" = 'UserAuthenticationMethod') AS auth_method,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ExtendedProperties' AND p."name" = 'ResultStatusDetail') AS result_detail,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'Id') AS device_id,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'DisplayName') AS device_name,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'OS') AS device_os,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'BrowserType') AS browser,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'IsCompliant') AS device_compliant,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'IsCompliantAndManaged') AS device_managed,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" IN ('DeviceTrustType', 'TrustType')) AS device_trust_type,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'DeviceProperties' AND p."name" = 'SessionId') AS session_id,
+       r.client_country,
+       r.client_asn
+  FROM audit_record r
+ WHERE r.record_type IN (9, 15) OR r.operation IN ('UserLoggedIn', 'UserLoginFailed')`
+
+	sqlVMailboxRule5 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation = 'UpdateInboxRules' THEN 'outlook' ELSE 'cmdlet' END AS source,
+       NOCASE(COALESCE(r.mailbox_owner_upn, (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Mailbox'), r.user_id)) AS mailbox,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Name'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleName'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), r.object_id) AS rule_name,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleOperation') AS rule_operation,
+       r.result_status,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardTo')) AS forward_to,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardAsAttachmentTo')) AS forward_as_attachment_to,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'RedirectTo')) AS redirect_to,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('DeleteMessage', 'SoftDeleteMessage')) AS delete_message,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'MoveToFolder') AS move_to_folder,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'MarkAsRead') AS mark_as_read,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'StopProcessingRules') AS stop_processing_rules,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'From')) AS from_address,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'SubjectContainsWords') AS subject_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'BodyContainsWords') AS body_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'SubjectOrBodyContainsWords') AS subject_or_body_contains_words,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleCondition') AS rule_condition,
+       (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'OperationProperties' AND p."name" = 'RuleActions') AS rule_actions
+  FROM audit_record r
+ WHERE r.operation IN ('New-InboxRule', 'Set-InboxRule', 'Enable-InboxRule', 'Disable-InboxRule', 'Remove-InboxRule', 'UpdateInboxRules')`
+
+	sqlVMailboxForwarding5 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.operation,
+       CASE WHEN r.operation IN ('New-TransportRule', 'Set-TransportRule') THEN 'transport_rule' ELSE 'mailbox' END AS kind,
+       NOCASE(COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Name'), r.object_id)) AS target,
+       r.result_status,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardingSmtpAddress')) AS forwarding_smtp_address,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ForwardingAddress')) AS forwarding_address,
+       (SELECT MAX(CASE WHEN LOWER(p."value") = 'true' THEN 1 WHEN LOWER(p."value") = 'false' THEN 0 END) FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'DeliverToMailboxAndForward') AS deliver_to_mailbox_and_forward,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'RedirectMessageTo')) AS redirect_message_to,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'BlindCopyTo')) AS blind_copy_to,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'CopyTo')) AS copy_to,
+       NOCASE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'AddToRecipients')) AS add_to_recipients
+  FROM audit_record r
+ WHERE (r.operation IN ('Set-Mailbox', 'New-Mailbox')
+        AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('ForwardingSmtpAddress', 'ForwardingAddress', 'DeliverToMailboxAndForward')))
+    OR (r.operation IN ('New-TransportRule', 'Set-TransportRule')
+        AND EXISTS (SELECT 1 FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" IN ('RedirectMessageTo', 'BlindCopyTo', 'CopyTo', 'AddToRecipients')))`
+
+	sqlVSharing5 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.workload,
+       r.operation,
+       r.object_id AS url,
+       r.site_url,
+       r.source_file_name AS file_name,
+       NOCASE(COALESCE(r.target_user_or_group_name, r.user_shared_with)) AS shared_with,
+       r.target_user_or_group_type AS shared_with_type,
+       r.event_data,
+       r.sharing_type,
+       r.unique_sharing_id,
+       CASE WHEN r.operation LIKE 'Anonymous%' THEN 1 ELSE 0 END AS anonymous,
+       CASE WHEN r.operation LIKE 'Anonymous%' THEN 1
+            WHEN r.target_user_or_group_type = 'Guest' THEN 1
+            WHEN LOWER(COALESCE(r.target_user_or_group_name, r.user_shared_with, '')) LIKE '%#ext#%' THEN 1
+            ELSE 0 END AS external
+  FROM audit_record r
+ WHERE r.record_type = 14`
+
+	sqlVAdminChange5 = `SELECT r.id AS record_id,
+       r.tenant_id,
+       r.creation_time,
+       r.user_id,
+       r.client_ip,
+       r.workload,
+       r.operation,
+       CASE WHEN r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment') THEN 'role'
+            WHEN r.operation IN ('Consent to application.', 'Add delegated permission grant.', 'Add app role assignment to service principal.', 'Add OAuth2PermissionGrant.') THEN 'consent'
+            WHEN r.operation IN ('Reset user password.', 'Change user password.', 'Set force change user password.', 'Reset password (by admin)', 'Reset password (self-service)', 'Change password (self-service)') THEN 'password'
+            WHEN r.operation IN ('Add-MailboxPermission', 'Remove-MailboxPermission', 'Add-RecipientPermission', 'Remove-RecipientPermission', 'Add-MailboxFolderPermission', 'Set-MailboxFolderPermission', 'Add-ADPermission') THEN 'mailbox_permission'
+            WHEN r.operation = 'Set-Mailbox' THEN 'mailbox_permission'
+            ELSE 'mfa' END AS category,
+       NOCASE(COALESCE(r.target_upn, (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Identity'), r.object_id)) AS target,
+       COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'ModifiedProperties' AND p."name" = 'Role.DisplayName'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'AccessRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'ExtendedRights'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Target' AND p."name" = 'Name')) AS detail,
+       NOCASE(COALESCE((SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'User'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'Trustee'), (SELECT MAX(p."value") FROM audit_property p WHERE p.record_id = r.id AND p."list" = 'Parameters' AND p."name" = 'GrantSendOnBehalfTo'), CASE WHEN r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment') THEN r.target_upn END)) AS grantee,
        r.result_status
   FROM audit_record r
  WHERE r.operation IN ('Add member to role.', 'Add eligible member to role.', 'Add scoped member to role.', 'Remove member from role.', 'Remove eligible member from role.', 'Add-RoleGroupMember', 'Remove-RoleGroupMember', 'New-ManagementRoleAssignment')

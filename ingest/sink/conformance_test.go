@@ -754,7 +754,7 @@ func typeClass(dialect, physical string) []schema.Type {
 		return []schema.Type{schema.Text, schema.JSON} // MariaDB's JSON is LONGTEXT
 	case p == "nvarchar" && dialect == sink.DialectSQLServer:
 		return []schema.Type{schema.Key, schema.Text, schema.JSON}
-	case p == "text", strings.Contains(p, "varchar"):
+	case p == "text", p == "citext", strings.Contains(p, "varchar"):
 		return []schema.Type{schema.Key, schema.Text}
 	case p == "bigint":
 		return []schema.Type{schema.Int}
@@ -774,7 +774,8 @@ func testColumns(t *testing.T, driver string) {
 		var args []any
 		switch s.Handle().Dialect.Name() {
 		case sink.DialectPostgres:
-			query = "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1"
+			// citext (the identity columns since 00005) is a user-defined type.
+			query = "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1"
 		case sink.DialectMySQL:
 			query = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
 		case sink.DialectSQLServer:

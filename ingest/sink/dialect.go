@@ -200,6 +200,9 @@ func (d *Dialect) InsertIfAbsent(table string, cols []string, keyCols int, value
 //	Bool      boolean      TINYINT(1)            BIT                         INTEGER (0/1)
 //	Time      timestamptz  DATETIME(6) UTC       DATETIME2(6) UTC            TEXT 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC
 //	JSON      jsonb        JSON                  NVARCHAR(MAX) + ISJSON      TEXT + json_valid
+//
+// A Key or Text column with FoldCase set compares case-insensitively: citext, COLLATE
+// utf8mb4_unicode_ci, COLLATE Latin1_General_100_CI_AS, TEXT COLLATE NOCASE.
 func (d *Dialect) ColumnType(c schema.Column) (string, error) {
 	if t, ok := d.columnType(c); ok {
 		return t, nil
@@ -211,6 +214,17 @@ func (d *Dialect) ColumnType(c schema.Column) (string, error) {
 // collation, so ids compare exactly (the usual database default is case-insensitive,
 // which would make 'ABC' and 'abc' one id) and queries behave as on the other databases.
 const SQLServerCollation = "Latin1_General_100_BIN2"
+
+// Case-insensitive comparison, per dialect, of the columns with schema.Column.FoldCase
+// (addresses and UPNs, since migration 00005): PostgreSQL's citext type (extension), a
+// case-insensitive collation on MySQL/MariaDB (utf8mb4_unicode_ci exists on both; it also
+// ignores accents) and SQL Server, NOCASE on SQLite (ASCII letters only).
+const (
+	PostgresFoldType       = "citext"
+	MySQLFoldCollation     = "utf8mb4_unicode_ci"
+	SQLServerFoldCollation = "Latin1_General_100_CI_AS"
+	SQLiteFoldCollation    = "NOCASE"
+)
 
 // retryable reports whether a transaction that failed with err can simply run again.
 func (d *Dialect) retryable(err error) bool {

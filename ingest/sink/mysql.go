@@ -50,8 +50,14 @@ var mysqlDialect = &Dialect{
 	columnType: func(c schema.Column) (string, bool) {
 		switch c.Type {
 		case schema.Key:
+			if c.FoldCase != 0 {
+				return fmt.Sprintf("VARCHAR(%d) COLLATE %s", c.Size, MySQLFoldCollation), true
+			}
 			return fmt.Sprintf("VARCHAR(%d)", c.Size), true
 		case schema.Text:
+			if c.FoldCase != 0 {
+				return "LONGTEXT COLLATE " + MySQLFoldCollation, true
+			}
 			return "LONGTEXT", true
 		case schema.Int:
 			return "BIGINT", true

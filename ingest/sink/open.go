@@ -153,16 +153,23 @@ func scratchPostgres(ctx context.Context, admin *sql.DB, dsn, name string) (stri
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+name); err != nil {
 		return "", "", err
 	}
+	drop := "DROP SCHEMA " + name + " CASCADE"
+	ext, err := PostgresCitextSchema(ctx, admin)
+	if err != nil {
+		admin.ExecContext(ctx, drop)
+		return "", "", err
+	}
+	path := name + "," + ext
 	// pgx passes unknown DSN parameters to the server as run-time parameters.
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		if u, err := url.Parse(dsn); err == nil {
 			q := u.Query()
-			q.Set("search_path", name)
+			q.Set("search_path", path)
 			u.RawQuery = q.Encode()
-			return u.String(), "DROP SCHEMA " + name + " CASCADE", nil
+			return u.String(), drop, nil
 		}
 	}
-	return dsn + " search_path=" + name, "DROP SCHEMA " + name + " CASCADE", nil
+	return dsn + " search_path=" + path, drop, nil
 }
 
 func scratchMySQL(ctx context.Context, admin *sql.DB, dsn, name string) (string, string, error) {

@@ -26,6 +26,9 @@ var postgresDialect = &Dialect{
 	columnType: func(c schema.Column) (string, bool) {
 		switch c.Type {
 		case schema.Key, schema.Text:
+			if c.FoldCase != 0 {
+				return PostgresFoldType, true
+			}
 			return "text", true
 		case schema.Int:
 			return "bigint", true

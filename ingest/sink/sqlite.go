@@ -63,7 +63,12 @@ var sqliteDialect = &Dialect{
 	quote: func(s string) string { return `"` + s + `"` },
 	columnType: func(c schema.Column) (string, bool) {
 		switch c.Type {
-		case schema.Key, schema.Text, schema.Time, schema.JSON:
+		case schema.Key, schema.Text:
+			if c.FoldCase != 0 {
+				return "TEXT COLLATE " + SQLiteFoldCollation, true
+			}
+			return "TEXT", true
+		case schema.Time, schema.JSON:
 			return "TEXT", true
 		case schema.Int, schema.Bool:
 			return "INTEGER", true

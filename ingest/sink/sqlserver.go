@@ -42,11 +42,15 @@ var sqlserverDialect = &Dialect{
 	placeholder: "@p",
 	top:         true,
 	columnType: func(c schema.Column) (string, bool) {
+		coll := SQLServerCollation
+		if c.FoldCase != 0 && c.Type != schema.JSON {
+			coll = SQLServerFoldCollation
+		}
 		switch c.Type {
 		case schema.Key:
-			return fmt.Sprintf("NVARCHAR(%d) COLLATE %s", c.Size, SQLServerCollation), true
+			return fmt.Sprintf("NVARCHAR(%d) COLLATE %s", c.Size, coll), true
 		case schema.Text, schema.JSON:
-			return "NVARCHAR(MAX) COLLATE " + SQLServerCollation, true
+			return "NVARCHAR(MAX) COLLATE " + coll, true
 		case schema.Int:
 			return "BIGINT", true
 		case schema.Bool:

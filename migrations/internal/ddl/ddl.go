@@ -68,6 +68,17 @@ const (
 // which would make 'ABC' and 'abc' one id) and queries behave as on the other databases.
 const SQLServerCollation = sink.SQLServerCollation
 
+// Case-insensitive comparison, per dialect, for columns with schema.Column.FoldCase:
+// PostgreSQL's citext type (extension), a case-insensitive collation on MySQL/MariaDB
+// (utf8mb4_unicode_ci exists on both; it also ignores accents) and SQL Server, NOCASE on
+// SQLite (ASCII letters only).
+const (
+	PostgresFoldType     = sink.PostgresFoldType
+	MySQLFoldCollation   = sink.MySQLFoldCollation
+	SQLServerFoldCollate = sink.SQLServerFoldCollation
+	SQLiteFoldCollate    = sink.SQLiteFoldCollation
+)
+
 // MySQLTableOptions ends every MySQL CREATE TABLE. utf8mb4_bin compares code points, so
 // ids and keys compare exactly (as on PostgreSQL and SQLite) and the same saved query
 // gives the same rows on every database; it exists on both MySQL 8 and MariaDB.

@@ -2,6 +2,7 @@ package ddl
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,12 +93,27 @@ func (s Source) Validate() error {
 			if c.Since != 0 && c.Since < t.Created() {
 				return fmt.Errorf("%s: Since %d is before its table exists (version %d)", what, c.Since, t.Created())
 			}
+			if c.FoldCase != 0 {
+				if err := since(what+" FoldCase", c.FoldCase); err != nil {
+					return err
+				}
+				if c.FoldCase < columnSince(t, c) {
+					return fmt.Errorf("%s: FoldCase %d is before the column exists (version %d)", what, c.FoldCase, columnSince(t, c))
+				}
+				if c.Type != schema.Key && c.Type != schema.Text {
+					return fmt.Errorf("%s: only key and text columns can compare case-insensitively", what)
+				}
+			}
 			if c.Since > t.Created() && c.NotNull {
 				return fmt.Errorf("%s: a column added to an existing table must be nullable (rows already stored have no value)", what)
 			}
 		}
 		for _, ix := range t.Indexes {
 			what := "index " + ix.Name
+			if names["index "+ix.Name] {
+				return fmt.Errorf("%s declared twice (index names are unique per database)", what)
+			}
+			names["index "+ix.Name] = true
 			if err := since(what, ix.Since); err != nil {
 				return err
 			}
@@ -143,6 +159,9 @@ func tableAt(t *schema.Table, v int) *schema.Table {
 	out.Columns = nil
 	for _, c := range t.Columns {
 		if columnSince(t, c) <= v {
+			if c.FoldCase > v {
+				c.FoldCase = 0
+			}
 			out.Columns = append(out.Columns, c)
 		}
 	}
@@ -157,9 +176,29 @@ func tableAt(t *schema.Table, v int) *schema.Table {
 
 // change is what one version does to one existing table.
 type change struct {
-	table   *schema.Table // the table as it stands at the version
-	columns []schema.Column
-	indexes []schema.Index
+	before, after *schema.Table // the table at the version before and at the version
+	columns       []schema.Column
+	indexes       []schema.Index
+	// fold are existing columns that compare case-insensitively from this version on
+	// (as they stand at the version).
+	fold []schema.Column
+}
+
+// viewAt is a view's definition at some version.
+type viewAt struct {
+	name string
+	def  schema.ViewDef
+}
+
+// viewsAt lists the views that exist at version v, with their definitions then.
+func (s Source) viewsAt(v int) []viewAt {
+	var out []viewAt
+	for _, view := range s.Views {
+		if def, ok := view.Def(v); ok {
+			out = append(out, viewAt{view.Name, def})
+		}
+	}
+	return out
 }
 
 // Render returns the migration file of version v for dialect d.
@@ -172,18 +211,27 @@ func (s Source) Render(d string, v int) (string, error) {
 	}
 	var created []*schema.Table
 	var changes []change
+	usesFold, folds := false, false
 	for _, t := range s.Tables {
 		if t.Created() == v {
 			created = append(created, t)
+			for _, c := range tableAt(t, v).Columns {
+				usesFold = usesFold || c.FoldCase != 0
+			}
 			continue
 		}
 		if t.Created() > v {
 			continue
 		}
-		ch := change{table: tableAt(t, v)}
-		for _, c := range t.Columns {
-			if columnSince(t, c) == v {
+		ch := change{before: tableAt(t, v-1), after: tableAt(t, v)}
+		for _, c := range ch.after.Columns {
+			switch {
+			case columnSince(t, c) == v:
 				ch.columns = append(ch.columns, c)
+				usesFold = usesFold || c.FoldCase != 0
+			case c.FoldCase == v:
+				ch.fold = append(ch.fold, c)
+				usesFold, folds = true, true
 			}
 		}
 		for _, ix := range t.Indexes {
@@ -191,20 +239,33 @@ func (s Source) Render(d string, v int) (string, error) {
 				ch.indexes = append(ch.indexes, ix)
 			}
 		}
-		if len(ch.columns) > 0 || len(ch.indexes) > 0 {
+		if len(ch.columns) > 0 || len(ch.indexes) > 0 || len(ch.fold) > 0 {
 			changes = append(changes, ch)
 		}
 	}
-	var views []schema.View
-	for _, view := range s.Views {
-		if def, ok := view.Def(v); ok && def.Since == v {
-			views = append(views, view)
+	var changed []viewAt // views this version creates or redefines
+	for _, view := range s.viewsAt(v) {
+		if view.def.Since == v {
+			changed = append(changed, view)
 		}
 	}
+	// PostgreSQL cannot change the type of a column a view uses, and SQLite rebuilds a
+	// table to change a column's collation (renaming a table fails while a view names
+	// it), so there every view is dropped first and created again afterwards.
+	recreate := folds && (d == Postgres || d == SQLite)
+	before, after := s.viewsAt(v-1), s.viewsAt(v)
 
 	var b strings.Builder
 	b.WriteString(header(d, s.Versions[v-1]))
 	b.WriteString("\n-- +goose Up\n")
+	if recreate {
+		dropViews(&b, before)
+	}
+	if usesFold && d == Postgres {
+		// citext is a trusted extension (PostgreSQL 13+): the database owner, or a role
+		// with CREATE on the database, may install it.
+		b.WriteString("CREATE EXTENSION IF NOT EXISTS citext;\n\n")
+	}
 	for _, t := range created {
 		// 00001 was released with plain CREATE statements (IF NOT EXISTS on MySQL only).
 		if err := createTable(&b, d, t, v, v != 1); err != nil {
@@ -212,35 +273,118 @@ func (s Source) Render(d string, v int) (string, error) {
 		}
 	}
 	for _, ch := range changes {
-		if err := alterUp(&b, d, ch); err != nil {
-			return "", fmt.Errorf("table %s: %w", ch.table.Name, err)
+		var err error
+		if d == SQLite && len(ch.fold) > 0 {
+			err = rebuild(&b, ch.before, ch.after)
+		} else {
+			err = alterUp(&b, d, ch)
+		}
+		if err != nil {
+			return "", fmt.Errorf("table %s: %w", ch.after.Name, err)
 		}
 	}
-	for _, view := range views {
-		def, _ := view.Def(v)
-		_, existed := view.Def(v - 1)
-		createView(&b, d, view.Name, def, existed)
+	if recreate {
+		for _, view := range after {
+			createView(&b, d, view.name, view.def, false)
+		}
+	} else {
+		for _, view := range changed {
+			_, existed := s.viewDef(view.name, v-1)
+			createView(&b, d, view.name, view.def, existed)
+		}
 	}
 
 	b.WriteString("-- +goose Down\n")
-	for i := len(views) - 1; i >= 0; i-- {
-		if prev, ok := views[i].Def(v - 1); ok {
-			if d == Postgres {
-				// CREATE OR REPLACE cannot take away the columns v added.
-				fmt.Fprintf(&b, "DROP VIEW IF EXISTS %s;\n", views[i].Name)
+	if recreate {
+		dropViews(&b, after)
+	} else {
+		for i := len(changed) - 1; i >= 0; i-- {
+			if prev, ok := s.viewDef(changed[i].name, v-1); ok {
+				if d == Postgres {
+					// CREATE OR REPLACE cannot take away the columns v added.
+					fmt.Fprintf(&b, "DROP VIEW IF EXISTS %s;\n", changed[i].name)
+				}
+				createView(&b, d, changed[i].name, prev, true)
+			} else {
+				fmt.Fprintf(&b, "DROP VIEW IF EXISTS %s;\n", changed[i].name)
 			}
-			createView(&b, d, views[i].Name, prev, true)
-		} else {
-			fmt.Fprintf(&b, "DROP VIEW IF EXISTS %s;\n", views[i].Name)
 		}
 	}
 	for i := len(changes) - 1; i >= 0; i-- {
-		alterDown(&b, d, changes[i])
+		ch := changes[i]
+		if d == SQLite && len(ch.fold) > 0 {
+			if err := rebuild(&b, ch.after, ch.before); err != nil {
+				return "", fmt.Errorf("table %s: %w", ch.after.Name, err)
+			}
+		} else {
+			alterDown(&b, d, ch)
+		}
 	}
 	for i := len(created) - 1; i >= 0; i-- {
 		fmt.Fprintf(&b, "DROP TABLE IF EXISTS %s;\n", Quote(d, created[i].Name))
 	}
+	if recreate {
+		if len(created) > 0 || len(changes) > 0 {
+			b.WriteString("\n")
+		}
+		for _, view := range before {
+			createView(&b, d, view.name, view.def, false)
+		}
+	}
 	return b.String(), nil
+}
+
+func (s Source) viewDef(name string, v int) (schema.ViewDef, bool) {
+	for _, view := range s.Views {
+		if view.Name == name {
+			return view.Def(v)
+		}
+	}
+	return schema.ViewDef{}, false
+}
+
+func dropViews(b *strings.Builder, views []viewAt) {
+	for i := len(views) - 1; i >= 0; i-- {
+		fmt.Fprintf(b, "DROP VIEW IF EXISTS %s;\n", views[i].name)
+	}
+	if len(views) > 0 {
+		b.WriteString("\n")
+	}
+}
+
+// rebuild writes SQLite's way of changing a column's collation: a new table as to is,
+// every row copied, the old table dropped, the new one renamed and its indexes created.
+// The rows are copied unchanged.
+func rebuild(b *strings.Builder, from, to *schema.Table) error {
+	q := func(s string) string { return Quote(SQLite, s) }
+	tmp := *to
+	tmp.Name = to.Name + "__rebuild"
+	tmp.Indexes = nil
+	var tb strings.Builder
+	if err := createTable(&tb, SQLite, &tmp, math.MaxInt, false); err != nil {
+		return err
+	}
+	b.WriteString(strings.Replace(strings.TrimSuffix(tb.String(), "\n"),
+		"CONSTRAINT "+q("pk_"+tmp.Name), "CONSTRAINT "+q("pk_"+to.Name), 1))
+	var cols []string
+	for _, c := range to.Columns {
+		if _, ok := from.Column(c.Name); ok {
+			cols = append(cols, q(c.Name))
+		}
+	}
+	list := strings.Join(cols, ", ")
+	fmt.Fprintf(b, "INSERT INTO %s (%s)\n    SELECT %s FROM %s;\n", q(tmp.Name), list, list, q(to.Name))
+	fmt.Fprintf(b, "DROP TABLE %s;\n", q(to.Name))
+	fmt.Fprintf(b, "ALTER TABLE %s RENAME TO %s;\n", q(tmp.Name), q(to.Name))
+	for _, ix := range to.Indexes {
+		stmt, err := createIndex(SQLite, to, ix, true)
+		if err != nil {
+			return err
+		}
+		b.WriteString(stmt)
+	}
+	b.WriteString("\n")
+	return nil
 }
 
 // header returns the comment lines that start version v's file.
@@ -259,11 +403,64 @@ func header(d string, v schema.Version) string {
 // quotedIdent matches an identifier in a view definition's double quotes.
 var quotedIdent = regexp.MustCompile(`"([A-Za-z_][A-Za-z0-9_]*)"`)
 
-// ViewSQL renders a view definition's SELECT for dialect d.
+// nocaseCall matches the start of NOCASE(expr) in a view definition.
+const nocaseCall = "NOCASE("
+
+// ViewSQL renders a view definition's SELECT for dialect d: "ident" becomes the
+// dialect's quoting, and NOCASE(expr) makes expr compare case-insensitively (citext on
+// PostgreSQL, a case-insensitive COLLATE elsewhere).
 func ViewSQL(d string, def schema.ViewDef) string {
-	return quotedIdent.ReplaceAllStringFunc(def.SQL, func(m string) string {
+	sql := quotedIdent.ReplaceAllStringFunc(def.SQL, func(m string) string {
 		return Quote(d, m[1:len(m)-1])
 	})
+	for {
+		i := strings.Index(sql, nocaseCall)
+		if i < 0 {
+			return sql
+		}
+		start := i + len(nocaseCall)
+		end := closingParen(sql, start)
+		if end < 0 {
+			return sql // unbalanced: left for the database to report
+		}
+		expr := sql[start:end]
+		var repl string
+		switch d {
+		case Postgres:
+			repl = "CAST(" + expr + " AS " + PostgresFoldType + ")"
+		case MySQL:
+			repl = "(" + expr + ") COLLATE " + MySQLFoldCollation
+		case SQLServer:
+			repl = "(" + expr + ") COLLATE " + SQLServerFoldCollate
+		case SQLite:
+			repl = "(" + expr + ") COLLATE " + SQLiteFoldCollate
+		}
+		sql = sql[:i] + repl + sql[end+1:]
+	}
+}
+
+// closingParen returns the index of the parenthesis that closes the one open before
+// start, skipping string literals, or -1.
+func closingParen(s string, start int) int {
+	depth, inString := 1, false
+	for i := start; i < len(s); i++ {
+		switch c := s[i]; {
+		case inString:
+			if c == '\'' {
+				inString = false
+			}
+		case c == '\'':
+			inString = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // createView writes the statement that creates view name with def, or replaces it when
@@ -285,11 +482,12 @@ func createView(b *strings.Builder, d, name string, def schema.ViewDef, replace 
 	}
 }
 
-// alterUp writes the statements that add ch's columns and indexes to an existing table.
+// alterUp writes the statements that make ch on an existing table (SQLite's collation
+// changes are rebuilds, see rebuild).
 func alterUp(b *strings.Builder, d string, ch change) error {
-	t := ch.table
+	t := ch.after
 	q := func(s string) string { return Quote(d, s) }
-	var defs []string
+	var defs, folds []string
 	for _, c := range ch.columns {
 		def, err := columnDef(d, t, c)
 		if err != nil {
@@ -297,10 +495,21 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		}
 		defs = append(defs, def)
 	}
+	for _, c := range ch.fold {
+		def, err := columnDef(d, t, c)
+		if err != nil {
+			return err
+		}
+		folds = append(folds, def)
+	}
+	var affected []schema.Index // indexes SQL Server must drop to change a column's collation
 	switch d {
 	case MySQL:
 		// One ALTER TABLE per table: InnoDB applies it whole or not at all.
 		var parts []string
+		for _, def := range folds {
+			parts = append(parts, "MODIFY COLUMN "+def)
+		}
 		for _, def := range defs {
 			parts = append(parts, "ADD COLUMN "+def)
 		}
@@ -309,13 +518,35 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		}
 		fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
 	case SQLServer:
-		for _, name := range sqlServerNewPrefixes(ch) {
+		affected = sqlServerAffected(ch)
+		for _, ix := range affected {
+			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s ON %s;\n", q(ix.Name), q(t.Name))
+		}
+		prefixes := sqlServerFoldPrefixes(ch)
+		if len(prefixes) > 0 {
+			var cols []string
+			for _, name := range prefixes {
+				cols = append(cols, q(name+PrefixSuffix))
+			}
+			fmt.Fprintf(b, "ALTER TABLE %s DROP COLUMN %s;\n", q(t.Name), strings.Join(cols, ", "))
+		}
+		for _, def := range folds {
+			fmt.Fprintf(b, "ALTER TABLE %s ALTER COLUMN %s;\n", q(t.Name), def)
+		}
+		for _, name := range append(prefixes, sqlServerNewPrefixes(ch)...) {
 			defs = append(defs, sqlServerPrefixColumn(name))
 		}
 		if len(defs) > 0 {
 			fmt.Fprintf(b, "ALTER TABLE %s ADD\n    %s;\n", q(t.Name), strings.Join(defs, ",\n    "))
 		}
 	case Postgres:
+		if len(ch.fold) > 0 {
+			var parts []string
+			for _, c := range ch.fold {
+				parts = append(parts, fmt.Sprintf("ALTER COLUMN %s TYPE %s", q(c.Name), PostgresFoldType))
+			}
+			fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
+		}
 		for _, def := range defs {
 			fmt.Fprintf(b, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s;\n", q(t.Name), def)
 		}
@@ -325,8 +556,8 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		}
 	}
 	if d != MySQL {
-		for _, ix := range ch.indexes {
-			stmt, err := createIndex(d, t, ix, true)
+		for _, ix := range append(slices.Clone(affected), ch.indexes...) {
+			stmt, err := createIndex(d, t, ix, d != SQLServer || slices.ContainsFunc(ch.indexes, sameIndex(ix)))
 			if err != nil {
 				return err
 			}
@@ -337,12 +568,25 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 	return nil
 }
 
-// alterDown writes the statements that remove what alterUp added.
+func sameIndex(ix schema.Index) func(schema.Index) bool {
+	return func(o schema.Index) bool { return o.Name == ix.Name }
+}
+
+// alterDown writes the statements that undo alterUp.
 func alterDown(b *strings.Builder, d string, ch change) {
-	t := ch.table
+	t := ch.before
 	q := func(s string) string { return Quote(d, s) }
+	var folds []string
+	for _, c := range ch.fold {
+		old, _ := ch.before.Column(c.Name)
+		def, _ := columnDef(d, t, old)
+		folds = append(folds, def)
+	}
 	if d == MySQL {
 		var parts []string
+		for _, def := range folds {
+			parts = append(parts, "MODIFY COLUMN "+def)
+		}
 		for _, ix := range ch.indexes {
 			parts = append(parts, "DROP KEY "+q(ix.Name))
 		}
@@ -352,32 +596,61 @@ func alterDown(b *strings.Builder, d string, ch change) {
 		fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
 		return
 	}
-	for i := len(ch.indexes) - 1; i >= 0; i-- {
+	var affected []schema.Index
+	if d == SQLServer {
+		affected = sqlServerAffected(ch)
+	}
+	drop := append(slices.Clone(ch.indexes), affected...)
+	for i := len(drop) - 1; i >= 0; i-- {
 		switch d {
 		case SQLServer:
-			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s ON %s;\n", q(ch.indexes[i].Name), q(t.Name))
+			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s ON %s;\n", q(drop[i].Name), q(t.Name))
 		default:
-			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s;\n", q(ch.indexes[i].Name))
+			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s;\n", q(drop[i].Name))
 		}
 	}
 	switch d {
 	case SQLServer:
-		var drop []string
-		for _, name := range sqlServerNewPrefixes(ch) {
-			drop = append(drop, q(name+PrefixSuffix))
+		var cols []string
+		prefixes := sqlServerFoldPrefixes(ch)
+		for _, name := range append(sqlServerNewPrefixes(ch), prefixes...) {
+			cols = append(cols, q(name+PrefixSuffix))
 		}
 		for _, c := range ch.columns {
 			if c.Type == schema.JSON {
 				fmt.Fprintf(b, "ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s;\n", q(t.Name), q("ck_"+t.Name+"_"+c.Name+"_json"))
 			}
-			drop = append(drop, q(c.Name))
+			cols = append(cols, q(c.Name))
 		}
-		if len(drop) > 0 {
-			fmt.Fprintf(b, "ALTER TABLE %s DROP COLUMN IF EXISTS %s;\n", q(t.Name), strings.Join(drop, ", "))
+		if len(cols) > 0 {
+			fmt.Fprintf(b, "ALTER TABLE %s DROP COLUMN IF EXISTS %s;\n", q(t.Name), strings.Join(cols, ", "))
+		}
+		for _, def := range folds {
+			fmt.Fprintf(b, "ALTER TABLE %s ALTER COLUMN %s;\n", q(t.Name), def)
+		}
+		if len(prefixes) > 0 {
+			var defs []string
+			for _, name := range prefixes {
+				defs = append(defs, sqlServerPrefixColumn(name))
+			}
+			fmt.Fprintf(b, "ALTER TABLE %s ADD\n    %s;\n", q(t.Name), strings.Join(defs, ",\n    "))
+		}
+		for _, ix := range affected {
+			stmt, _ := createIndex(d, t, ix, false)
+			b.WriteString(stmt)
 		}
 	case Postgres:
 		for i := len(ch.columns) - 1; i >= 0; i-- {
 			fmt.Fprintf(b, "ALTER TABLE %s DROP COLUMN IF EXISTS %s;\n", q(t.Name), q(ch.columns[i].Name))
+		}
+		if len(ch.fold) > 0 {
+			var parts []string
+			for _, c := range ch.fold {
+				old, _ := ch.before.Column(c.Name)
+				typ, _ := ColumnType(d, old)
+				parts = append(parts, fmt.Sprintf("ALTER COLUMN %s TYPE %s", q(c.Name), typ))
+			}
+			fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
 		}
 	case SQLite:
 		for i := len(ch.columns) - 1; i >= 0; i-- {
@@ -386,13 +659,45 @@ func alterDown(b *strings.Builder, d string, ch change) {
 	}
 }
 
+// sqlServerAffected lists the indexes, older than the version, that cover a column whose
+// collation the version changes: SQL Server cannot alter an indexed column.
+func sqlServerAffected(ch change) []schema.Index {
+	var out []schema.Index
+	for _, ix := range ch.before.Indexes {
+		for _, name := range ix.Columns {
+			if slices.ContainsFunc(ch.fold, func(c schema.Column) bool { return c.Name == name }) {
+				out = append(out, ix)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sqlServerFoldPrefixes lists the Text columns whose collation the version changes and
+// that have an indexed prefix column (computed from them, so dropped and added again).
+func sqlServerFoldPrefixes(ch change) []string {
+	var out []string
+	for _, c := range ch.fold {
+		if c.Type != schema.Text {
+			continue
+		}
+		for _, ix := range ch.before.Indexes {
+			if slices.Contains(ix.Columns, c.Name) && !slices.Contains(out, c.Name) {
+				out = append(out, c.Name)
+			}
+		}
+	}
+	return out
+}
+
 // sqlServerNewPrefixes lists the Text columns that ch's new indexes cover and that have no
 // indexed prefix column yet (no index of an earlier version covers them).
 func sqlServerNewPrefixes(ch change) []string {
 	var out []string
 	for _, ix := range ch.indexes {
 		for _, name := range ix.Columns {
-			c, _ := ch.table.Column(name)
+			c, _ := ch.after.Column(name)
 			if c.Type != schema.Text && c.Type != schema.JSON {
 				continue
 			}
@@ -400,9 +705,8 @@ func sqlServerNewPrefixes(ch change) []string {
 				continue
 			}
 			older := false
-			for _, other := range ch.table.Indexes {
-				isNew := slices.ContainsFunc(ch.indexes, func(ix schema.Index) bool { return ix.Name == other.Name })
-				if !isNew && slices.Contains(other.Columns, name) {
+			for _, other := range ch.before.Indexes {
+				if slices.Contains(other.Columns, name) {
 					older = true
 				}
 			}

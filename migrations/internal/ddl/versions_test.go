@@ -14,16 +14,13 @@ import (
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-// next is the version changed() declares: the one after package schema's newest, so
-// these tests keep working as real versions are added. prev is the newest real one.
-var (
-	prev = schema.Newest()
-	next = prev + 1
-)
+// next is the version the tests declare on top of package schema's.
+var next = schema.Newest() + 1
 
 // changed returns package schema's Source plus a version next that declares one of each
 // change: columns of each kind added to audit_record with indexes, a column added to an
-// alert table, a new table, and a view rewritten with a new column.
+// alert table, a column made case-insensitive, a new table, and a view rewritten with a
+// new column.
 func changed() ddl.Source {
 	src := ddl.Schema()
 	src.Versions = append(append([]schema.Version(nil), src.Versions...), schema.Version{Number: next, Name: "test_change", Doc: "A test."})
@@ -42,7 +39,12 @@ func changed() ddl.Source {
 			c.Indexes = append(c.Indexes,
 				schema.Index{Name: "ix_audit_record_added_key", Columns: []string{"added_key", "creation_time"}, Since: next},
 				schema.Index{Name: "ix_audit_record_added_text", Columns: []string{"added_text"}, Since: next},
-				schema.Index{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: next})
+				schema.Index{Name: "ix_audit_record_item_folder", Columns: []string{"item_folder"}, Since: next})
+			for i, col := range c.Columns {
+				if col.Name == "client_info_string" {
+					c.Columns[i].FoldCase = next
+				}
+			}
 		case "alert":
 			c.Columns = append(c.Columns, schema.Column{Name: "added_time", Type: schema.Time, Since: next})
 		}
@@ -64,7 +66,7 @@ func changed() ddl.Source {
 	return src
 }
 
-// TestReleasedVersionsUnchangedByANewOne: declaring version 4 changes no released file.
+// TestReleasedVersionsUnchangedByANewOne: declaring a new version changes no earlier file.
 func TestReleasedVersionsUnchangedByANewOne(t *testing.T) {
 	now, err := ddl.Schema().Files()
 	if err != nil {
@@ -90,9 +92,9 @@ var gooseDialect = map[string]goose.Dialect{
 	"sqlserver": goose.DialectMSSQL, "sqlite": goose.DialectSQLite3,
 }
 
-// TestNewVersionAppliesAndRollsBack runs the generated version 4 of changed() on every
-// database: up from 3, the new columns, indexes, table and view column there; down to 3,
-// all gone and the view as before; up again.
+// TestNewVersionAppliesAndRollsBack runs the generated version next of changed() on
+// every database: up from the version before, the new columns, indexes, table, view
+// column and case-insensitive comparison there; down again, all gone; up again.
 func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 	src := changed()
 	files, err := src.Files()
@@ -116,7 +118,7 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := p.UpTo(ctx, int64(prev)); err != nil {
+			if _, err := p.UpTo(ctx, int64(next-1)); err != nil {
 				t.Fatal(err)
 			}
 			has := func(query string) bool {
@@ -144,16 +146,37 @@ func TestNewVersionAppliesAndRollsBack(t *testing.T) {
 					t.Errorf("%s: v_file_activity does not answer", when)
 				}
 			}
-			check("at the newest real version", false)
+			now := s.Handle().Dialect.Time(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+			if _, err := s.Handle().DB.ExecContext(ctx, s.Handle().Dialect.Rebind(`INSERT INTO audit_record (id, tenant_id, creation_time, ingested_at, raw, client_info_string) VALUES (?, ?, ?, ?, ?, ?)`),
+				"r1", "t", now, now, `{"Id":"r1"}`, "Client=OWA"); err != nil {
+				t.Fatal(err)
+			}
+			folded := func() int {
+				var n int
+				if err := s.Handle().DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_record WHERE client_info_string = 'CLIENT=owa'").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			check("before", false)
+			if folded() != 0 {
+				t.Error("before: client_info_string compares case-insensitively already")
+			}
 			for round := 1; round <= 2; round++ {
 				if _, err := p.Up(ctx); err != nil {
-					t.Fatalf("up to %d (round %d): %v", next, round, err)
+					t.Fatalf("up (round %d): %v", round, err)
 				}
-				check("at the test version", true)
-				if _, err := p.DownTo(ctx, int64(prev)); err != nil {
-					t.Fatalf("down to %d (round %d): %v", prev, round, err)
+				check("at the new version", true)
+				if folded() != 1 {
+					t.Error("at the new version: client_info_string does not compare case-insensitively (or the row was lost)")
 				}
-				check("back at the newest real version", false)
+				if _, err := p.DownTo(ctx, int64(next-1)); err != nil {
+					t.Fatalf("down (round %d): %v", round, err)
+				}
+				check("back at the version before", false)
+				if folded() != 0 {
+					t.Error("back at the version before: client_info_string still compares case-insensitively")
+				}
 			}
 		})
 	}
@@ -172,9 +195,9 @@ func TestValidateRefuses(t *testing.T) {
 			s.Tables[0].Columns = append(s.Tables[0].Columns, schema.Column{Name: "x", Type: schema.Int, Since: next + 5})
 		}, "not in schema.Versions"},
 		{"an index older than its column", func(s *ddl.Source) {
-			s.Tables[0].Indexes = append(s.Tables[0].Indexes, schema.Index{Name: "ix_x", Columns: []string{"added_key"}, Since: 3})
+			s.Tables[0].Indexes = append(s.Tables[0].Indexes, schema.Index{Name: "ix_x", Columns: []string{"added_key"}, Since: next - 1})
 		}, "after the index"},
-		{"a version out of order", func(s *ddl.Source) { s.Versions[3].Number = 5 }, "want 4"},
+		{"a version out of order", func(s *ddl.Source) { s.Versions[next-1].Number = next + 1 }, "is version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := changed()

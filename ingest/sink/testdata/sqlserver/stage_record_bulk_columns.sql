@@ -104,3 +104,5 @@ message_id
 parse_notes
 ingested_at
 raw
+client_country
+client_asn
