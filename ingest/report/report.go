@@ -5,8 +5,9 @@
 // attacker-chosen text (rule names, subjects, user agents).
 //
 // Sections: totals; activity over time per workload (stacked bars); top operations,
-// users and addresses; sign-in failures; and the alerts (element id "alerts") with
-// their evidence and suggested remediation.
+// users and addresses; sign-in failures; the alerts (element id "alerts") with
+// their evidence and suggested remediation; and the remediation actions recorded for
+// those alerts (element id "remediations", from remediation_action).
 package report
 
 import (
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/remediate"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -29,8 +31,9 @@ import (
 var files embed.FS
 
 var page = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap{
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"num":  func(n int) string { return groupDigits(n) },
+	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"num":   func(n int) string { return groupDigits(n) },
+	"short": func(id string) string { return id[:min(12, len(id))] },
 	"keys": func(m map[string]string) []string {
 		out := make([]string, 0, len(m))
 		for k := range m {
@@ -63,6 +66,8 @@ type data struct {
 	Failures                           []Failure
 	Alerts                             []detect.Alert
 	BySeverity                         []Count
+	// Remediations are the remediation actions recorded for the alerts shown.
+	Remediations []remediate.Row
 }
 
 // Render builds the report of the records with from <= creation_time < to in db (a
@@ -105,6 +110,21 @@ func Render(ctx context.Context, h sink.Handle, from, to time.Time, alerts []det
 	}
 	if d.Chart, err = activity(ctx, h, from, to); err != nil {
 		return nil, fmt.Errorf("report: activity: %w", err)
+	}
+	if len(alerts) > 0 {
+		rows, err := remediate.List(ctx, h, remediate.Filter{})
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		shown := map[string]bool{}
+		for _, a := range alerts {
+			shown[a.ID] = true
+		}
+		for _, r := range rows {
+			if shown[r.AlertID] {
+				d.Remediations = append(d.Remediations, r)
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, d); err != nil {
