@@ -17,7 +17,7 @@ var RemediationAction = Table{
 		notNull(key("action", 32, "revoke-sessions, disable-account, remove-inbox-rule, remove-consent or remove-role.")),
 		notNull(key("target", 512, "What the action was taken on, from the stored alert and its records: the user's UPN, the mailbox and rule name, the application, the role and member.")),
 		col("request", JSON, "The Graph requests sent, in order (a JSON array of {method, url, body}); the planned ones when the action was refused before any was sent."),
-		notNull(key("result", 16, "done, refused (a permission is missing, or the operator declined), failed (any other error) or not_found (nothing left to remove).")),
+		notNull(key("result", 16, "done, refused (Graph answered 403: a permission is missing), failed (any other error) or not_found (nothing left to remove).")),
 		col("http_status", Int, "HTTP status of Graph's last answer; NULL when no request was answered."),
 		col("error", Text, "Why the action was refused or failed: Graph's error code and message verbatim, and the permission missing."),
 		notNull(key("os_user", 256, "The operating system user who ran o365ingest remediate.")),

@@ -269,3 +269,23 @@ func TestRemediateSafety(t *testing.T) {
 		}
 	})
 }
+
+// TestDemoEndsWithTheRemediationDryRun: the demo's last section is remediate's dry run
+// for the planted forwarding rule.
+func TestDemoEndsWithTheRemediationDryRun(t *testing.T) {
+	code, out := runCLI(t, "demo", "--db", filepath.Join(t.TempDir(), "demo.db"), "--records-per-day", "200")
+	if code != exitOK {
+		t.Fatalf("demo exited %d:\n%s", code, out)
+	}
+	i := strings.Index(out, "would do for the forwarding rule (dry run: nothing is sent)")
+	if i < 0 {
+		t.Fatalf("no remediation dry run in the demo:\n%s", out)
+	}
+	rest := out[i:]
+	for _, want := range []string{`remove-inbox-rule: inbox rule ".." of the mailbox megan.bowen@contoso.example`,
+		"/v1.0/users/megan.bowen@contoso.example/mailFolders/inbox/messageRules", "revoke-sessions", "--action remove-inbox-rule,revoke-sessions --yes"} {
+		if !strings.Contains(rest, want) {
+			t.Errorf("the dry run lacks %q:\n%s", want, rest)
+		}
+	}
+}
