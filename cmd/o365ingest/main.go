@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }
@@ -31,6 +31,11 @@ const (
 // Env is what a command may touch of the outside world; tests inject their own.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is read by the commands that ask before acting (prune); nil reads nothing.
+	Stdin io.Reader
+	// Interactive says Stdin is a terminal a person answers on; off a terminal, such
+	// commands refuse unless told --yes.
+	Interactive bool
 	// Logger is set by run from the global flags and the config's log section.
 	Logger *slog.Logger
 	// Getenv reads the environment (only config resolution and sink selection use it).

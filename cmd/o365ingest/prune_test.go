@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -15,8 +16,17 @@ func TestPruneCommand(t *testing.T) {
 	if code, out := runCLI(t, "prune"); code != exitUsage || !strings.Contains(out, "--older-than is required") {
 		t.Errorf("prune without --older-than: exit %d\n%s", code, out)
 	}
-	if code, out := runCLI(t, "prune", "--older-than", "soon"); code != exitUsage || !strings.Contains(out, "bad duration") {
-		t.Errorf("prune --older-than soon: exit %d\n%s", code, out)
+	for arg, want := range map[string]string{
+		"soon": "not a retention period",
+		"1m":   "minutes or months",
+		"12h":  "at least one day",
+		"90m":  "minutes or months",
+		"0d":   "at least one day",
+		"3x":   "unknown unit",
+	} {
+		if code, out := runCLI(t, "prune", "--older-than", arg); code != exitUsage || !strings.Contains(out, want) {
+			t.Errorf("prune --older-than %s: exit %d, want 2 saying %q\n%s", arg, code, want, out)
+		}
 	}
 	for _, driver := range sinktest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) {
@@ -35,9 +45,25 @@ func TestPruneCommand(t *testing.T) {
 			if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{old, recent}}); err != nil {
 				t.Fatal(err)
 			}
-			code, out := runCLI(t, "prune", "--sink", driver, "--dsn", dsn, "--older-than", "365d")
+			prune := []string{"prune", "--sink", driver, "--dsn", dsn, "--older-than", "1y"}
+			code, out := runCLI(t, prune...)
+			if code != exitUsage || !strings.Contains(out, "prune will delete 1 records") || !strings.Contains(out, "pass --yes") {
+				t.Fatalf("prune off a terminal without --yes: exit %d, want 2 with the count and --yes named\n%s", code, out)
+			}
+			code, out = runCLIInteractive(t, "no\n", prune...)
+			if code != exitOK || !strings.Contains(out, "Delete them? [y/N]") || !strings.Contains(out, "nothing deleted") {
+				t.Fatalf("prune answered no: exit %d\n%s", code, out)
+			}
+			if n := countRows(t, driver, dsn, "audit_record"); n != 2 {
+				t.Fatalf("refused prunes left %d records, want 2", n)
+			}
+			code, out = runCLIInteractive(t, "y\n", prune...)
 			if code != exitOK || !strings.Contains(out, "pruned 1 records") {
-				t.Fatalf("exit %d\n%s", code, out)
+				t.Fatalf("prune answered y: exit %d\n%s", code, out)
+			}
+			code, out = runCLI(t, append(prune, "--yes")...)
+			if code != exitOK || !strings.Contains(out, "nothing to prune") {
+				t.Fatalf("prune --yes with nothing old: exit %d\n%s", code, out)
 			}
 			var ids []string
 			rows, err := s.Handle().DB.Query("SELECT id FROM audit_record")
@@ -54,5 +80,28 @@ func TestPruneCommand(t *testing.T) {
 				t.Errorf("left %v, want [recent]", ids)
 			}
 		})
+	}
+}
+
+// runCLIInteractive is runCLI on a terminal whose user types answer.
+func runCLIInteractive(t *testing.T, answer string, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out, Stdin: strings.NewReader(answer), Interactive: true, Getenv: func(string) string { return "" }, LogLevel: "warn"}
+	code := run(context.Background(), args, env)
+	return code, out.String()
+}
+
+func TestParseRetention(t *testing.T) {
+	const day = 24 * time.Hour
+	for in, want := range map[string]time.Duration{"1d": day, "30d": 30 * day, "4w": 28 * day, "1y": 365 * day, "2Y": 730 * day, "365D": 365 * day} {
+		if got, err := parseRetention(in); err != nil || got != want {
+			t.Errorf("parseRetention(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "1m", "1mo", "24h", "1440m", "86400s", "0d", "-1d", "1.5y", "1 d x", "99999y"} {
+		if got, err := parseRetention(in); err == nil {
+			t.Errorf("parseRetention(%q) = %v, want an error", in, got)
+		}
 	}
 }

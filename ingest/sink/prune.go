@@ -19,6 +19,10 @@ type Pruner interface {
 	// transactions, so an interrupted prune has deleted whole records and can simply be
 	// run again.
 	Prune(ctx context.Context, cutoff time.Time) (PruneResult, error)
+	// PrunePreview counts what Prune(cutoff) would delete now, deleting nothing:
+	// Records, Quarantined and (on PostgreSQL) the Partitions it would drop. Properties
+	// is not counted (they go with their records).
+	PrunePreview(ctx context.Context, cutoff time.Time) (PruneResult, error)
 }
 
 // PruneResult counts what Prune removed.
@@ -165,4 +169,45 @@ func (s *Postgres) dropPartition(ctx context.Context, name string, res *PruneRes
 	res.Properties += props
 	res.Partitions = append(res.Partitions, name)
 	return nil
+}
+
+// PrunePreview counts the records and quarantined records older than cutoff.
+func (s *base) PrunePreview(ctx context.Context, cutoff time.Time) (PruneResult, error) {
+	var res PruneResult
+	q := s.d.quote
+	at := s.d.time(cutoff.UTC())
+	for _, c := range []struct {
+		table, column string
+		n             *int64
+	}{{"audit_record", "creation_time", &res.Records}, {"quarantine", "quarantined_at", &res.Quarantined}} {
+		err := s.db.QueryRowContext(ctx, s.d.rebind(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s < ?", q(c.table), q(c.column))), at).Scan(c.n)
+		if err != nil {
+			return res, fmt.Errorf("%s: counting %s rows before %s: %w", s.d.name, c.table, cutoff.Format(time.RFC3339), err)
+		}
+	}
+	return res, nil
+}
+
+// PrunePreview counts as every sink does and names the month partitions that Prune
+// would drop whole.
+func (s *Postgres) PrunePreview(ctx context.Context, cutoff time.Time) (PruneResult, error) {
+	res, err := s.base.PrunePreview(ctx, cutoff)
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.isPartitioned(ctx); err != nil {
+		return res, err
+	}
+	if s.partitionedKnown() {
+		parts, err := s.pgMonthPartitions(ctx)
+		if err != nil {
+			return res, fmt.Errorf("postgres: listing partitions: %w", err)
+		}
+		for _, name := range slices.Sorted(maps.Keys(parts)) {
+			if !parts[name].AddDate(0, 1, 0).After(cutoff.UTC()) {
+				res.Partitions = append(res.Partitions, name)
+			}
+		}
+	}
+	return res, nil
 }

@@ -44,6 +44,16 @@ func TestPrune(t *testing.T) {
 				t.Fatalf("%T is not a Pruner", s)
 			}
 			cutoff := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+			plan, err := p.PrunePreview(ctxT(t), cutoff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Records != 6 || count(t, s, "audit_record") != 15 {
+				t.Errorf("preview counts %d records (and left %d), want 6 (and all 15 kept)", plan.Records, count(t, s, "audit_record"))
+			}
+			if driver == "postgres" && !slices.Equal(plan.Partitions, []string{"audit_record_p202401", "audit_record_p202402"}) {
+				t.Errorf("preview names partitions %v, want January and February 2024", plan.Partitions)
+			}
 			res, err := p.Prune(ctxT(t), cutoff)
 			if err != nil {
 				t.Fatal(err)
