@@ -4,18 +4,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/report"
+	"github.com/o365ingest/o365ingest/internal/private"
 )
 
 func cmdReport(ctx context.Context, env *Env, args []string) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	sf := addSinkFlags(fs)
 	rf := addRangeFlags(fs)
-	out := fs.String("out", "report.html", "HTML file to write (replaced)")
+	out := fs.String("out", "report.html", "HTML file to write (replaced; created readable by its owner only, 0600)")
 	if code, ok := parseFlags(fs, env, args, `report [--since 7d | --from T --to T] [--out report.html]
 
 Writes one self-contained HTML page (no script, nothing fetched when opened): activity over
@@ -42,14 +42,9 @@ alerts of the range with their evidence (run o365ingest detect first to refresh 
 		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
 		return exitFailure
 	}
-	// Write next to the target and rename, so a reader never sees half a page.
-	tmp := *out + ".tmp"
-	if err := os.WriteFile(tmp, page, 0o644); err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
-		return exitFailure
-	}
-	if err := os.Rename(tmp, *out); err != nil {
-		os.Remove(tmp)
+	// Owner-only (0600), written next to the target and renamed, so a reader never
+	// sees half a page.
+	if err := private.WriteFile(*out, page); err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: report:", err)
 		return exitFailure
 	}

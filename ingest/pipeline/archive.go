@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/internal/private"
 )
 
 // archiveFile writes one blob body, gzip-compressed, to a temporary file that becomes
@@ -39,7 +40,8 @@ func safeName(s string) string {
 
 func createArchive(dir, tenant, contentType string, b api.ContentBlob) (*archiveFile, error) {
 	final := ArchivePath(dir, tenant, contentType, b)
-	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
+	// Owner-only folders (0700); CreateTemp makes the file 0600.
+	if err := private.MkdirAll(filepath.Dir(final)); err != nil {
 		return nil, fmt.Errorf("creating the archive folder: %w", err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(final), ".partial-*")

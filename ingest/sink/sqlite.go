@@ -11,6 +11,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/o365ingest/o365ingest/internal/private"
 	"github.com/o365ingest/o365ingest/schema"
 	"github.com/pressly/goose/v3"
 )
@@ -100,6 +101,13 @@ type SQLite struct {
 // OpenSQLite opens (creating if needed) the SQLite database at dsn, a file path such as
 // o365.db or a file: URI.
 func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
+	// A new database file is made owner-only (0600) before SQLite opens it, whatever the
+	// umask: SQLite gives its -wal and -shm files the database file's mode.
+	if path, ok := sqliteFile(dsn); ok {
+		if err := private.CreateIfAbsent(path); err != nil {
+			return nil, fmt.Errorf("sqlite: creating %s: %w", describeSQLite(dsn), err)
+		}
+	}
 	db, err := sql.Open("sqlite", sqliteDSN(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", describeSQLite(dsn), err)
@@ -110,6 +118,18 @@ func OpenSQLite(ctx context.Context, dsn string) (*SQLite, error) {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", describeSQLite(dsn), err)
 	}
 	return &SQLite{base{db: db, d: sqliteDialect}}, nil
+}
+
+// sqliteFile returns the file a SQLite DSN names, and false for an in-memory database.
+func sqliteFile(dsn string) (string, bool) {
+	if strings.Contains(dsn, "mode=memory") || strings.Contains(dsn, "vfs=memdb") {
+		return "", false
+	}
+	path := describeSQLite(dsn)
+	if path == "" || strings.HasPrefix(path, ":") {
+		return "", false
+	}
+	return path, true
 }
 
 // Close closes the database.
