@@ -14,6 +14,7 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/bench"
 	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
 func cmdBench(ctx context.Context, env *Env, args []string) int {
@@ -54,10 +55,25 @@ RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=...
 	if *records <= 0 || *perBlob <= 0 || *latency < 0 || *concurrency < 0 || *batch < 0 || *loaders < 0 || *memRecords < 0 || *rowSample <= 0 || *connSample <= 0 {
 		return usageError(env, "bench: --records, --records-per-blob, --row-sample and --newconn-sample must be positive; --latency, --concurrency, --batch, --loaders and --memory-records not negative")
 	}
-	// The benchmark makes a database of its own: no config, and for sqlite no default file.
+	// The benchmark makes a database of its own on the server named by --sink/--dsn, the
+	// environment, or a config file's sink (sink.dsn or sink.dsn_file) that is not
+	// SQLite; for SQLite it makes a new file unless --dsn names one.
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return usageError(env, "bench: %v", err)
+	}
 	driver, dsn := config.SinkFromEnvironment(sf.driver, sf.dsn, env.Getenv)
+	if driver == "" && dsn == "" {
+		driver = cfg.Sink.Driver
+	}
 	if driver == "" {
 		driver = config.DriverSQLite
+	}
+	if dsn == "" && driver == cfg.Sink.Driver && driver != config.DriverSQLite {
+		dsn = cfg.Sink.DSN.Reveal()
+	}
+	if sf.dsn != "" && sink.HasPassword(driver, sf.dsn) {
+		warnDSNPassword(env)
 	}
 	o := bench.Options{
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,

@@ -14,15 +14,25 @@ type sinkFlags struct{ driver, dsn string }
 
 func addSinkFlags(fs *flag.FlagSet) *sinkFlags {
 	sf := &sinkFlags{}
-	fs.StringVar(&sf.driver, "sink", "", "database driver: sqlite, postgres, mysql or sqlserver (default: config sink.driver, $O365INGEST_SINK_DRIVER, else sqlite)")
-	fs.StringVar(&sf.dsn, "dsn", "", "database DSN in the driver's native form (default: config sink.dsn, $O365INGEST_SINK_DSN, else o365.db)")
+	fs.StringVar(&sf.driver, "sink", "", "database driver: sqlite, postgres, mysql or sqlserver (default: $O365INGEST_SINK_DRIVER, config sink.driver, else sqlite)")
+	fs.StringVar(&sf.dsn, "dsn", "", "database DSN in the driver's native form (default: $O365INGEST_SINK_DSN, config sink.dsn or sink.dsn_file, else o365.db); one holding a password is visible in ps, so prefer those")
 	return sf
 }
 
 // resolve picks the sink: flags, then environment, then config, then SQLite o365.db
 // (see config.ResolveSink).
 func (sf *sinkFlags) resolve(env *Env, cfg *config.Config) (driver, dsn string) {
-	return config.ResolveSink(sf.driver, sf.dsn, cfg, env.Getenv)
+	driver, dsn = config.ResolveSink(sf.driver, sf.dsn, cfg, env.Getenv)
+	if sf.dsn != "" && sink.HasPassword(driver, sf.dsn) {
+		warnDSNPassword(env)
+	}
+	return driver, dsn
+}
+
+// warnDSNPassword says, without the password, that --dsn put one on the command line.
+func warnDSNPassword(env *Env) {
+	fmt.Fprintln(env.Stderr, "warning: --dsn holds a password, which other users can see in the process list (ps); "+
+		"put the DSN in a file named by sink.dsn_file, or in $O365INGEST_SINK_DSN, instead")
 }
 
 // openSink opens the database and migrates it up: migrations run before every command
@@ -30,7 +40,7 @@ func (sf *sinkFlags) resolve(env *Env, cfg *config.Config) (driver, dsn string) 
 func (sf *sinkFlags) open(ctx context.Context, env *Env, cfg *config.Config) (sink.Sink, error) {
 	driver, dsn := sf.resolve(env, cfg)
 	if dsn == "" {
-		return nil, fmt.Errorf("no DSN for sink %s: pass --dsn, set sink.dsn or $O365INGEST_SINK_DSN", driver)
+		return nil, fmt.Errorf("no DSN for sink %s: set $O365INGEST_SINK_DSN, sink.dsn or sink.dsn_file, or pass --dsn", driver)
 	}
 	s, err := sink.Open(ctx, driver, dsn)
 	if err != nil {
