@@ -88,8 +88,16 @@ func (b *byteReader) skipAll() {
 	}
 }
 
-// skipSpace consumes JSON whitespace.
+// skipSpace consumes JSON whitespace. The common case, no whitespace at all, is
+// inlined.
 func (b *byteReader) skipSpace() {
+	if b.i < b.n && b.buf[b.i] > ' ' {
+		return
+	}
+	b.skipSpaceSlow()
+}
+
+func (b *byteReader) skipSpaceSlow() {
 	for {
 		for b.i < b.n {
 			switch b.buf[b.i] {
@@ -274,6 +282,7 @@ func (v *valueScanner) topIsObject() bool {
 // the reader's error.
 func (v *valueScanner) value(b *byteReader) error {
 	v.depth = 0
+	opened := false // the last byte opened an array: ] may close it at once
 	for {
 		// A value is expected here.
 		b.skipSpace()
@@ -282,6 +291,9 @@ func (v *valueScanner) value(b *byteReader) error {
 			return b.readFailed("reading a value")
 		}
 		switch {
+		case c == ']' && opened:
+			b.i++
+			v.depth--
 		case c == '{':
 			b.i++
 			v.push(true)
@@ -298,20 +310,12 @@ func (v *valueScanner) value(b *byteReader) error {
 			if err := key(b); err != nil {
 				return err
 			}
+			opened = false
 			continue
 		case c == '[':
 			b.i++
 			v.push(false)
-			b.skipSpace()
-			c, ok := b.peek()
-			if !ok {
-				return b.readFailed("reading an array")
-			}
-			if c == ']' {
-				b.i++
-				v.depth--
-				break
-			}
+			opened = true
 			continue
 		case c == '"':
 			if err := str(b); err != nil {
@@ -336,6 +340,7 @@ func (v *valueScanner) value(b *byteReader) error {
 		default:
 			return syntax("byte %d: %q where a value belongs", b.pos(), c)
 		}
+		opened = false
 		// After a complete value: close containers or go on to the next member.
 		for {
 			if v.depth == 0 {

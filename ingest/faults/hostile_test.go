@@ -290,30 +290,28 @@ func TestHostileBlobBodies(t *testing.T) {
 func TestHostileRecordOverTheLimit(t *testing.T) {
 	s := sinktest.Open(t, "sqlite")
 	e := hostileEnv(t, s, func(c *api.Config) { c.MaxRecordBytes = 256 << 10 })
-	big := sizes(2<<20, 200<<20)
-	hw := &handWritten{bodies: []func([]byte) []byte{func(orig []byte) []byte {
-		// The emulator's records, then one of big bytes: built once per download, but
-		// small here; the full-size run streams it (see TestHostileSoak's cases).
-		return appendElements([]element{{raw: `{"Id":"hostile-big","CreationTime":"2026-11-20T10:00:00","S":"` +
-			strings.Repeat("b", int(big)) + `"}`}})(orig)
-	}}}
-	if fullSize() {
-		t.Skip("covered at full size by the 1 GiB string case")
+	big := sizes(2<<20, 200<<20) // under max_blob_bytes, over max_record_bytes
+	ob := &oneBlob{}
+	ob.serve = func(w http.ResponseWriter, r *http.Request) {
+		// The emulator's records, then the big one, streamed.
+		orig := strings.TrimSpace(e.proxy.record(r).Body.String())
+		head := strings.TrimSuffix(orig, "]")
+		if head != "[" {
+			head += ","
+		}
+		stream(w, strings.NewReader(head+`{"Id":"hostile-big","CreationTime":"2026-11-20T10:00:00","S":"`),
+			repeated("b", big), strings.NewReader(`"}]`))
 	}
-	e.proxy.set(hw.fault())
-	sum := e.runWithin(2*time.Minute, nil)
-	var blob string
-	for id := range hw.given {
-		blob = id
-	}
+	e.proxy.set(ob.fault())
+	sum := e.runWithin(5*time.Minute, nil)
 	e.complete(sum) // every record of the emulator, the hostile blob's included, loaded
-	q := quarantined(t, s)[blob]
+	q := quarantined(t, s)[ob.id]
 	if len(q) != 1 || !strings.Contains(q[0].reason, "max_record_bytes") || !strings.Contains(q[0].reason, "sha256") ||
 		len(q[0].raw) != 64<<10 || !strings.HasPrefix(q[0].raw, `{"Id":"hostile-big"`) {
 		t.Fatalf("quarantine of the blob: %d rows; want one with its first 64 KiB and a reason naming the limit and the sha256", len(q))
 	}
 	t.Logf("quarantine reason: %s", q[0].reason)
-	if row := ledger(t, s)[blob]; row[0] != "loaded" {
+	if row := ledger(t, s)[ob.id]; row[0] != "loaded" {
 		t.Errorf("the blob is %q, want loaded", row)
 	}
 }
@@ -370,12 +368,16 @@ func TestHostileEndlessListing(t *testing.T) {
 		limits func(*api.Config)
 		listed int // new blobs the unit may hold (0: the default)
 		reason string
+		small  bool // only at small sizes (the default limits meet max_listing_entries first)
 	}{
 		{name: "the new blobs one unit holds are bounded", listed: 300, reason: "max_listing_entries"},
-		{name: "the pages of one window are bounded", listed: 1 << 20,
+		{name: "the pages of one window are bounded", listed: 1 << 20, small: true,
 			limits: func(c *api.Config) { c.MaxListingPages = 7 }, reason: "max_listing_pages"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.small && fullSize() {
+				t.Skip("small sizes only")
+			}
 			s := sinktest.Open(t, "sqlite")
 			e := hostileEnv(t, s, tc.limits)
 			l := &endlessListing{contentType: api.AuditGeneral, perPage: int(sizes(50, 5000))}
