@@ -208,11 +208,11 @@ func (c *Client) contentURL(b ContentBlob) (string, error) {
 // redactURL drops a URL's query string (for logs and errors).
 func redactURL(s string) string { return stripQuery(s) }
 
-// salvageNow stops the retries of a malformed body that arrived identical twice.
+// salvageNow stops the retries of a malformed body that arrived identical twice. It
+// does not unwrap, so that do sees no *retryBody in it.
 type salvageNow struct{ err error }
 
 func (s *salvageNow) Error() string { return s.err.Error() }
-func (s *salvageNow) Unwrap() error { return s.err }
 
 // fetchPage downloads one page of b at u (PublisherIdentifier included) into a
 // spool of at most limit bytes, retrying a body cut short or malformed;

@@ -82,7 +82,8 @@ func TestSalvageMalformedBlobs(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Fatalf("handed on\n%q\nwant\n%q", got, tc.want)
 			}
-			if !strings.Contains(st.Malformed, tc.malforms) || st.Records != len(tc.want) || st.Attempts != 3 || len(st.SHA256) != 64 {
+			if !strings.Contains(st.Malformed, tc.malforms) || st.Records != len(tc.want) || st.Attempts != 2 || len(st.SHA256) != 64 {
+				// Two identical downloads show the body is what the service stores.
 				t.Fatalf("stats %+v; want Malformed containing %q", st, tc.malforms)
 			}
 		})
