@@ -105,6 +105,9 @@ type Options struct {
 	Now func() time.Time
 	// Progress, when set, is called as blobs are listed and loaded.
 	Progress func(Progress)
+	// Observer, when set, is told of every unit's start and end and every blob's
+	// outcome (metrics, health, ingest alerts).
+	Observer Observer
 }
 
 // Progress is a running count, for progress bars.
@@ -120,11 +123,14 @@ type Summary struct {
 	// UnitsHeld counts tenant/content type pairs skipped because another process
 	// holds their lease.
 	UnitsHeld int
-	// Errors are the failures of whole units (listing failed, database failed).
+	// Errors are the failures of whole units (listing failed, database failed), each
+	// once; Run does not log them (the caller prints them, once).
 	Errors   []error
 	Duration time.Duration
 	// Interrupted is set when the pass was cancelled.
 	Interrupted bool
+
+	firstBlobErr error // the first failed blob's error, for the unit's outcome
 }
 
 // Missing reports whether some data is known to be missing after the pass: a blob
@@ -177,7 +183,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if o.StartSubscriptions {
 			started, err := t.Source.EnsureSubscriptions(ctx, t.ContentTypes)
 			if err != nil {
-				r.fail(fmt.Errorf("tenant %s: starting subscriptions: %w", t.Name, err))
+				err = fmt.Errorf("tenant %s: starting subscriptions: %w", t.Name, err)
+				r.fail(err)
+				for _, ct := range t.ContentTypes {
+					r.observe(unit{tenant: t, contentType: ct}, Event{Kind: UnitFinished, Err: err})
+				}
 				continue
 			}
 			for _, ct := range started {
@@ -294,11 +304,18 @@ type runner struct {
 	progress Progress
 }
 
+// fail records the failure of a whole tenant (before its units start).
 func (r *runner) fail(err error) {
 	r.mu.Lock()
 	r.sum.Errors = append(r.sum.Errors, err)
 	r.mu.Unlock()
-	r.o.Logger.Error(err.Error())
+}
+
+// failUnit records the failure of a unit in its summary.
+func (r *runner) failUnit(sum *Summary, err error) {
+	r.mu.Lock()
+	sum.Errors = append(sum.Errors, err)
+	r.mu.Unlock()
 }
 
 func (r *runner) addSummary(s Summary) {

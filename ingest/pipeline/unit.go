@@ -31,13 +31,21 @@ const knownChunk = 500
 func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 	log := r.o.Logger.With("tenant", u.tenant.Name, "content_type", u.contentType)
 	var sum Summary
-	defer func() { r.addSummary(sum) }()
+	started := r.o.Now()
+	observed := false
+	defer func() {
+		r.addSummary(sum)
+		if observed && ctx.Err() == nil {
+			r.observe(u, Event{Kind: UnitFinished, Err: unitErr(&sum), Duration: r.o.Now().Sub(started)})
+		}
+	}()
 
 	leaser, _ := r.o.Sink.(sink.Leaser)
 	if leaser != nil {
 		ok, err := r.acquire(ctx, leaser, u.name())
 		if err != nil {
-			r.fail(fmt.Errorf("%s: taking the lease: %w", u.name(), err))
+			observed = true
+			r.failUnit(&sum, fmt.Errorf("%s: taking the lease: %w", u.name(), err))
 			return
 		}
 		if !ok {
@@ -53,21 +61,23 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		}()
 	}
 
+	observed = true
+	r.observe(u, Event{Kind: UnitStarted, Time: started})
 	todo, listed, err := r.list(ctx, u, from, to)
 	var le *ledgerError
 	switch {
 	case ctx.Err() != nil:
 		return
 	case errors.As(err, &le):
-		r.fail(fmt.Errorf("%s: reading the ledger: %w", u.name(), le.err))
+		r.failUnit(&sum, fmt.Errorf("%s: reading the ledger: %w", u.name(), le.err))
 		return
 	case errors.Is(err, errListingBound):
 		// What was listed loads; the pass says the unit is incomplete, and the next
 		// pass, finding these in the ledger, lists further.
-		r.fail(fmt.Errorf("%s: listing content %s/%s: %w (%d, max_listing_entries); those load now and the next run lists the rest",
+		r.failUnit(&sum, fmt.Errorf("%s: listing content %s/%s: %w (%d, max_listing_entries); those load now and the next run lists the rest",
 			u.name(), from.Format(time.RFC3339), to.Sub(from), err, r.o.MaxListed))
 	case err != nil:
-		r.fail(fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
+		r.failUnit(&sum, fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
 		if _, paged := u.tenant.Source.(PageLister); !paged {
 			return
 		}
@@ -294,13 +304,31 @@ func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err 
 		log.Error("recording the blob in the ledger", "blob", b.ContentID, "err", merr)
 	}
 	r.mu.Lock()
+	kind := BlobFailed
 	if status == schema.BlobExpired {
 		sum.BlobsExpired++
+		kind = BlobExpired
 	} else {
 		sum.BlobsFailed++
+		if sum.firstBlobErr == nil {
+			sum.firstBlobErr = fmt.Errorf("blob %s: %w", b.ContentID, err)
+		}
 	}
 	r.mu.Unlock()
+	r.observe(u, Event{Kind: kind, Err: err, Blobs: 1, ContentID: b.ContentID, Created: b.Created, Expiration: b.Expiration})
 	r.report(0, 1, 0)
+}
+
+// unitErr is why a unit's pass did not succeed, nil when it did: its first error, else
+// its failed blobs (expired ones are final, not a failure of the pass).
+func unitErr(sum *Summary) error {
+	switch {
+	case len(sum.Errors) > 0:
+		return sum.Errors[0]
+	case sum.BlobsFailed > 0:
+		return fmt.Errorf("%d blobs failed (retried next pass); the first: %w", sum.BlobsFailed, sum.firstBlobErr)
+	}
+	return nil
 }
 
 // load batches fetched blobs into transactions of about BatchRecords records. A batch is
@@ -323,6 +351,14 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 			return r.loadQuarantining(lctx, &b, log)
 		}
 		loaded := func(n int, b sink.Batch, res sink.LoadResult) {
+			var newest time.Time
+			for _, bl := range b.Blobs {
+				if bl.Created.After(newest) {
+					newest = bl.Created
+				}
+			}
+			r.observe(u, Event{Kind: BlobsLoaded, Blobs: n, Inserted: res.Inserted, Duplicates: res.Duplicates,
+				Quarantined: res.Quarantined, Newest: newest})
 			r.mu.Lock()
 			sum.BlobsLoaded += n
 			sum.RecordsLoaded += res.Inserted
@@ -369,7 +405,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 			if err != nil || !ok {
 				// What this unit has not loaded yet is loaded by the next pass, but this
 				// pass must not say it is complete.
-				r.fail(fmt.Errorf("%s: renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", u.name(), !ok, err))
+				r.failUnit(sum, fmt.Errorf("%s: renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", u.name(), !ok, err))
 				return false
 			}
 			lastRenew = r.o.Now()
