@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -20,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -458,5 +460,30 @@ func TestConfigValidationAndClouds(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation error %v lacks %q", err, want)
 		}
+	}
+}
+
+func TestOnResponseSeesEveryAnswerAndThrottling(t *testing.T) {
+	var n atomic.Int32
+	srv := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(403)
+			io.WriteString(w, `{"error":{"code":"AF429","message":"Too many requests. Method=ListSubscriptions, PublisherId=x"}}`)
+			return
+		}
+		io.WriteString(w, "[]")
+	})
+	var mu sync.Mutex
+	var got []api.Response
+	c := client(t, srv.URL, func(c *api.Config) {
+		c.BackoffBase, c.BackoffMax = time.Millisecond, time.Millisecond
+		c.OnResponse = func(r api.Response) { mu.Lock(); got = append(got, r); mu.Unlock() }
+	})
+	if _, err := c.ListSubscriptions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []api.Response{{Status: 403, Throttled: true}, {Status: 200}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("OnResponse saw %v, want %v", got, want)
 	}
 }

@@ -115,6 +115,19 @@ type Config struct {
 	MaxListingPages int
 
 	Now func() time.Time // clock; default time.Now
+
+	// OnResponse, when set, is called once per answer of the API (not of the token
+	// endpoint), retries included, for metrics; it must be quick and safe for
+	// concurrent use.
+	OnResponse func(Response)
+}
+
+// Response is one answer of the API, as OnResponse sees it.
+type Response struct {
+	// Status is the HTTP status, 0 when the request got no answer (a network error).
+	Status int
+	// Throttled is set for the API's throttling answer (AF429 or HTTP 429).
+	Throttled bool
 }
 
 // Client talks to one tenant's Management Activity API. It is safe for
@@ -421,6 +434,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			c.observe(0, false)
 			if se := stalled(); se != nil {
 				last = se
 				break
@@ -431,6 +445,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			}
 			last = fmt.Errorf("api: %s %s: %w", r.method, cleanURL, scrubURLError(err))
 		case resp.StatusCode == http.StatusUnauthorized:
+			c.observe(resp.StatusCode, false)
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
@@ -455,6 +470,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if rerr != nil {
+				c.observe(resp.StatusCode, false)
 				// The error answer was cut off, so its code is unknown (a 403 may be
 				// AF429): retry it like any broken transfer, never take it as final.
 				last = fmt.Errorf("api: %s %s: HTTP %d, error body cut off: %w", r.method, cleanURL, resp.StatusCode, rerr)
@@ -462,6 +478,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			}
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
 			e.Method, e.URL = r.method, cleanURL
+			c.observe(resp.StatusCode, IsThrottled(e))
 			bare404 := r.retryNotFound && e.Status == http.StatusNotFound && e.Code == ""
 			if !IsThrottled(e) && !IsTransient(e) && !bare404 {
 				addHint(e, c.cfg.TenantID, r.contentType)
@@ -484,6 +501,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			resp.Body.Close()
 			return fmt.Errorf("api: %s: answer came from %s, not the API origin %s", r.what, displayOrigin(resp.Request.URL), displayOrigin(c.apiBase))
 		default:
+			c.observe(resp.StatusCode, false)
 			c.noteDate(resp.Header)
 			err := handle(resp)
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -527,6 +545,12 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
+	}
+}
+
+func (c *Client) observe(status int, throttled bool) {
+	if c.cfg.OnResponse != nil {
+		c.cfg.OnResponse(Response{Status: status, Throttled: throttled})
 	}
 }
 
