@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
@@ -77,6 +78,17 @@ type Config struct {
 	Log Log `yaml:"log" json:"log"`
 	// Detect configures the detection rules run after each load, and where alerts go.
 	Detect detect.Config `yaml:"detect" json:"detect"`
+	// Service configures the service mode (run --interval).
+	Service Service `yaml:"service" json:"service"`
+
+	dir, stateDir string // the config file's directory and $STATE_DIRECTORY, for AlertStatePath
+}
+
+// Service configures `run --interval`.
+type Service struct {
+	// Listen is the host:port that serves /metrics and /healthz in service mode;
+	// "" serves nothing. --listen overrides it.
+	Listen string `yaml:"listen" json:"listen"`
 }
 
 // Tenant is one Microsoft 365 tenant and the Entra ID app registration used
@@ -196,6 +208,12 @@ type Ingest struct {
 	// hold from its listing in one run: 1 to 10000000, default 100000. A listing
 	// with more stops there; those load and the run reports the rest missing.
 	MaxListingEntries int `yaml:"max_listing_entries" json:"max_listing_entries"`
+	// AlertStateFile is where ingest alerts (a unit failing, a blob expired, a
+	// permission missing: sent to detect.webhooks) remember which causes they have
+	// reported, so each is sent once until it clears, across runs. Relative to the
+	// config file. Default: ingest-alerts.json in $STATE_DIRECTORY (systemd's
+	// StateDirectory=) when set, else beside the config file.
+	AlertStateFile string `yaml:"alert_state_file" json:"alert_state_file"`
 }
 
 // Log configures logging.
@@ -317,6 +335,12 @@ func parse(data []byte, name, dir string, getenv func(string) string) (cfg *Conf
 		return nil, literal, &ValidationError{File: name, Problems: problems}
 	}
 	cfg.fillDerived()
+	// STATE_DIRECTORY may list several directories, colon-separated; the first is
+	// the unit's own.
+	if sd, _, _ := strings.Cut(getenv("STATE_DIRECTORY"), ":"); sd != "" {
+		cfg.stateDir = sd
+	}
+	cfg.dir = dir
 	return cfg, literal, nil
 }
 
@@ -327,6 +351,23 @@ func (c *Config) fillDerived() {
 			c.Tenants[i].PublisherID = c.Tenants[i].TenantID
 		}
 	}
+}
+
+// AlertStatePath is the file ingest alerts keep their state in: ingest.alert_state_file
+// relative to the config file's directory, by default ingest-alerts.json in systemd's
+// state directory ($STATE_DIRECTORY) or beside the config file.
+func (c *Config) AlertStatePath() string {
+	p := c.Ingest.AlertStateFile
+	if p == "" {
+		if c.stateDir != "" {
+			return filepath.Join(c.stateDir, "ingest-alerts.json")
+		}
+		p = "ingest-alerts.json"
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
 }
 
 // mergeProblems appends to pre the problems of validation whose path has no

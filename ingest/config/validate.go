@@ -135,6 +135,11 @@ const maxTenantName = 64
 
 func (c *Config) problems() []Problem {
 	ps := c.coreProblems()
+	if l := c.Service.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			ps = append(ps, Problem{Path: "service.listen", Msg: fmt.Sprintf("%q: want host:port, e.g. 127.0.0.1:9365 or :9365", l)})
+		}
+	}
 	for _, p := range c.Detect.Validate() {
 		path, msg, _ := strings.Cut(p, ": ")
 		ps = append(ps, Problem{Path: "detect." + path, Msg: msg})

@@ -135,6 +135,11 @@ func post(ctx context.Context, client *http.Client, w Webhook, a Alert) error {
 	if err != nil {
 		return err
 	}
+	return postBody(ctx, client, w, body)
+}
+
+// postBody POSTs one JSON body to a webhook; a non-2xx answer is an error.
+func postBody(ctx context.Context, client *http.Client, w Webhook, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return errors.New("building the request failed (check the URL)")

@@ -1,0 +1,103 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Causes of an ingest event.
+const (
+	IngestUnitFailed        = "unit_failed"        // a tenant and content type could not be loaded
+	IngestBlobExpired       = "blob_expired"       // the API no longer serves blobs that were never loaded
+	IngestPermissionMissing = "permission_missing" // the app lacks a permission or consent
+)
+
+// IngestEvent is an `ingest` event: the loading itself went wrong, so data is or
+// may be missing. It goes to the same webhooks as the alerts, each cause once until
+// it clears (the caller keeps that state); Status resolved says a cause cleared.
+type IngestEvent struct {
+	Event       string    `json:"event"` // always "ingest"
+	Cause       string    `json:"cause"`
+	Status      string    `json:"status"` // open or resolved
+	Tenant      string    `json:"tenant"` // the config name
+	TenantID    string    `json:"tenant_id,omitempty"`
+	ContentType string    `json:"content_type,omitempty"`
+	Message     string    `json:"message"`
+	Blobs       []string  `json:"blobs,omitempty"` // the content ids of expired blobs
+	Time        time.Time `json:"time"`
+}
+
+// IngestPayload renders an ingest event as a webhook body: json is the event itself,
+// teams a message with one Adaptive Card, slack a Block Kit message.
+func IngestPayload(format string, e IngestEvent) ([]byte, error) {
+	title := "o365ingest ingest problem: " + e.Cause
+	if e.Status == "resolved" {
+		title = "o365ingest ingest problem resolved: " + e.Cause
+	}
+	facts := [][2]string{{"Tenant", e.Tenant}, {"Content type", e.ContentType}, {"Time", e.Time.UTC().Format(time.RFC3339)}}
+	if len(e.Blobs) > 0 {
+		facts = append(facts, [2]string{"Blobs", clip(strings.Join(e.Blobs, ", "), 1500)})
+	}
+	switch strings.ToLower(format) {
+	case "", FormatJSON:
+		return json.Marshal(e)
+	case FormatTeams:
+		var fs []map[string]string
+		for _, f := range facts {
+			fs = append(fs, map[string]string{"title": f[0], "value": f[1]})
+		}
+		return json.Marshal(map[string]any{
+			"type": "message",
+			"attachments": []any{map[string]any{
+				"contentType": "application/vnd.microsoft.card.adaptive",
+				"content": map[string]any{
+					"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+					"type":    "AdaptiveCard",
+					"version": "1.4",
+					"body": []any{
+						map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": "Attention", "text": title},
+						map[string]any{"type": "TextBlock", "wrap": true, "text": e.Message},
+						map[string]any{"type": "FactSet", "facts": fs},
+					},
+				},
+			}},
+		})
+	case FormatSlack:
+		var lines []string
+		for _, f := range facts {
+			lines = append(lines, "*"+slackEscape(f[0])+":* "+slackEscape(f[1]))
+		}
+		return json.Marshal(map[string]any{"text": clip(title+": "+e.Message, 3000), "blocks": []any{
+			map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip(title, 150)}},
+			map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(slackEscape(e.Message), 3000)}},
+			map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(strings.Join(lines, "\n"), 3000)}},
+		}})
+	}
+	return nil, fmt.Errorf("unknown webhook format %q", format)
+}
+
+// NotifyIngest sends an ingest event to every configured webhook (whatever its
+// min_severity: missing data always matters). It returns one error per webhook that
+// did not take it; the caller sends the event again later. client nil means a client
+// with a 15-second timeout.
+func NotifyIngest(ctx context.Context, cfg Config, client *http.Client, e IngestEvent) []error {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	e.Event = "ingest"
+	var errs []error
+	for _, w := range cfg.Webhooks {
+		body, err := IngestPayload(w.format(), e)
+		if err == nil {
+			err = postBody(ctx, client, w, body)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("detect: webhook %s: %w", w.ID(), err))
+		}
+	}
+	return errs
+}
