@@ -194,7 +194,7 @@ func (c *Client) bearer(ctx context.Context, force bool) (string, error) {
 	}
 	tok, life, err := c.fetchToken(ctx)
 	if err != nil {
-		return "", err
+		return "", asAuth(ctx, err)
 	}
 	c.tok.token, c.tok.lifetime, c.tok.expires = tok, life, now.Add(life)
 	c.log.Debug("acquired access token", "tenant_id", c.cfg.TenantID, "expires_in", life)

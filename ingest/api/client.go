@@ -458,7 +458,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			}
 			if authRetries >= 2 {
 				e.Hint = "the API keeps refusing freshly issued tokens: check the client secret or certificate, the tenant id and the cloud"
-				return e
+				return asAuth(ctx, e)
 			}
 			authRetries++
 			c.log.Info("access token refused, renewing it", append(attrsAny(r.attrs), "attempt", authRetries, "status", resp.StatusCode)...)

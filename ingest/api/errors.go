@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,24 @@ func (e *APIError) Error() string {
 		b.WriteString(" (hint: " + e.Hint + ")")
 	}
 	return b.String()
+}
+
+// ErrAuthentication is matched (errors.Is) by every failure to authenticate: the
+// token endpoint refused the credentials, or the API kept refusing fresh tokens. The
+// error is otherwise the underlying one (an *APIError with its Hint, usually).
+var ErrAuthentication = errors.New("authentication failed")
+
+type authError struct{ err error }
+
+func (e *authError) Error() string   { return e.err.Error() }
+func (e *authError) Unwrap() []error { return []error{e.err, ErrAuthentication} }
+
+// asAuth marks err as an authentication failure, unless it is the context's.
+func asAuth(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, ErrAuthentication) {
+		return err
+	}
+	return &authError{err}
 }
 
 func asAPIError(err error) (*APIError, bool) {
