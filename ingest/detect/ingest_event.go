@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 // Causes of an ingest event.
@@ -48,7 +50,7 @@ func IngestPayload(format string, e IngestEvent) ([]byte, error) {
 	case FormatTeams:
 		var fs []map[string]string
 		for _, f := range facts {
-			fs = append(fs, map[string]string{"title": f[0], "value": f[1]})
+			fs = append(fs, map[string]string{"title": escape.TeamsMarkdown(f[0]), "value": escape.TeamsMarkdown(f[1])})
 		}
 		return json.Marshal(map[string]any{
 			"type": "message",
@@ -59,8 +61,8 @@ func IngestPayload(format string, e IngestEvent) ([]byte, error) {
 					"type":    "AdaptiveCard",
 					"version": "1.4",
 					"body": []any{
-						map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": "Attention", "text": title},
-						map[string]any{"type": "TextBlock", "wrap": true, "text": e.Message},
+						map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": "Attention", "text": escape.TeamsMarkdown(title)},
+						map[string]any{"type": "TextBlock", "wrap": true, "text": escape.TeamsMarkdown(e.Message)},
 						map[string]any{"type": "FactSet", "facts": fs},
 					},
 				},
@@ -69,11 +71,11 @@ func IngestPayload(format string, e IngestEvent) ([]byte, error) {
 	case FormatSlack:
 		var lines []string
 		for _, f := range facts {
-			lines = append(lines, "*"+slackEscape(f[0])+":* "+slackEscape(f[1]))
+			lines = append(lines, "*"+escape.SlackMrkdwn(f[0])+":* "+escape.SlackMrkdwn(f[1]))
 		}
-		return json.Marshal(map[string]any{"text": clip(title+": "+e.Message, 3000), "blocks": []any{
-			map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip(title, 150)}},
-			map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(slackEscape(e.Message), 3000)}},
+		return json.Marshal(map[string]any{"text": clip(escape.SlackMrkdwn(title+": "+e.Message), 3000), "blocks": []any{
+			map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip(escape.Slack(title), 150)}},
+			map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(escape.SlackMrkdwn(e.Message), 3000)}},
 			map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(strings.Join(lines, "\n"), 3000)}},
 		}})
 	}

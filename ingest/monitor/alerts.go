@@ -90,12 +90,12 @@ func (a *Alerter) Observe(e pipeline.Event) {
 // Cause classifies why a unit failed: permission_missing when the API refused the
 // app's permission or consent, else unit_failed.
 func Cause(err error) string {
+	if _, ok := api.MissingPermission(err, ""); ok {
+		return detect.IngestPermissionMissing
+	}
 	var e *api.APIError
-	if errors.As(err, &e) && !api.IsThrottled(e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
-		text := strings.ToLower(e.Code + " " + e.Message + " " + e.Hint)
-		if e.Code == "AF10001" || strings.Contains(text, "permission") || strings.Contains(text, "consent") {
-			return detect.IngestPermissionMissing
-		}
+	if errors.As(err, &e) && e.Status == http.StatusForbidden && !api.IsThrottled(e) && strings.Contains(strings.ToLower(e.Message+" "+e.Hint), "consent") {
+		return detect.IngestPermissionMissing
 	}
 	return detect.IngestUnitFailed
 }
