@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/o365ingest/o365ingest/ingest/config"
@@ -21,15 +20,12 @@ func loadConfig(env *Env) (*config.Config, error) {
 		}
 	}
 	cfg := config.Default()
+	var warnings []string
 	if path != "" {
-		var warnings []string
 		var err error
 		cfg, warnings, err = config.Load(path, env.Getenv)
 		if err != nil {
 			return nil, err
-		}
-		for _, w := range warnings {
-			fmt.Fprintln(env.Stderr, "warning:", w)
 		}
 	}
 	level, format := env.LogLevel, env.LogFormat
@@ -39,6 +35,9 @@ func loadConfig(env *Env) (*config.Config, error) {
 	if format == "" {
 		format = cfg.Log.Format
 	}
-	env.Logger = newLogger(env.Stderr, level, format)
+	setLogger(env, level, format)
+	for _, w := range warnings {
+		env.Logger.Warn(w)
+	}
 	return cfg, nil
 }

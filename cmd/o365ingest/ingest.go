@@ -8,8 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/monitor"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 )
 
@@ -20,13 +22,18 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	fs.Var(&tenants, "tenant", "only these configured tenants (repeatable or comma-separated; default all)")
 	interval := fs.Duration("interval", 0, "keep running as a service: one pass every `D` (e.g. 15m); 0 runs one pass and exits")
 	lookback := fs.String("lookback", "", "how far back each pass lists content, e.g. 7d or 36h (default: config ingest.lookback, 7d)")
-	if code, ok := parseFlags(fs, env, args, "run [--tenant NAME] [--interval D] [--lookback 7d] [--sink D --dsn X]"); !ok {
+	listen := fs.String("listen", "", "with --interval: serve /metrics and /healthz on `ADDR` (host:port; default: config service.listen)")
+	if code, ok := parseFlags(fs, env, args, "run [--tenant NAME] [--interval D [--listen ADDR]] [--lookback 7d] [--sink D --dsn X]"); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(env, "run takes no arguments (got %q)", fs.Args())
 	}
-	cfg, opts, code := ingestOptions(env, tenants, "run")
+	var mon *monitor.Monitor
+	if *interval > 0 {
+		mon = monitor.New(*interval, nil)
+	}
+	cfg, opts, code := ingestOptions(env, tenants, "run", mon)
 	if code != 0 {
 		return code
 	}
@@ -37,22 +44,44 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 		}
 		opts.Lookback = d
 	}
+	addr := *listen
+	if addr == "" {
+		addr = cfg.Service.Listen
+	}
+	if *listen != "" && *interval <= 0 {
+		return usageError(env, "--listen serves the service mode's metrics: it needs --interval")
+	}
 	s, err := sf.open(ctx, env, cfg)
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		printError(env, err)
 		return exitFailure
 	}
 	defer s.Close()
 	opts.Sink = s
+	alerter := ingestAlerter(env, cfg)
+	if alerter != nil {
+		opts.Observer = appendObserver(opts.Observer, alerter)
+	}
+	if mon != nil && addr != "" {
+		stop, err := serveMonitor(env, mon, addr)
+		if err != nil {
+			printError(env, err)
+			return exitFailure
+		}
+		defer stop()
+	}
 	for {
-		code := onePass(ctx, env, opts, nil, &cfg.Detect)
+		code := onePass(ctx, env, opts, nil, &cfg.Detect, alerter)
 		if *interval <= 0 || ctx.Err() != nil {
 			return code
 		}
 		env.Logger.Info("next pass", "in", interval.String())
 		select {
 		case <-ctx.Done():
-			return exitInterrupted
+			// Idle between passes there is nothing to stop: a service manager's
+			// SIGTERM is a clean exit, not a failure.
+			env.Logger.Info("stopped while idle between passes")
+			return exitOK
 		case <-time.After(*interval):
 		}
 	}
@@ -73,7 +102,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "backfill takes no arguments (got %q)", fs.Args())
 	}
-	cfg, opts, code := ingestOptions(env, tenants, "backfill")
+	cfg, opts, code := ingestOptions(env, tenants, "backfill", nil)
 	if code != 0 {
 		return code
 	}
@@ -117,17 +146,22 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	}
 	defer s.Close()
 	opts.Sink = s
+	alerter := ingestAlerter(env, cfg)
+	if alerter != nil {
+		opts.Observer = appendObserver(opts.Observer, alerter)
+	}
 	var bar *progressBar
 	if *progress == "bar" || (*progress == "auto" && isTerminal(env.Stderr)) {
 		bar = &progressBar{w: env.Stderr}
 		opts.Progress = bar.update
 	}
-	return onePass(ctx, env, opts, bar, &cfg.Detect)
+	return onePass(ctx, env, opts, bar, &cfg.Detect, alerter)
 }
 
 // ingestOptions loads and validates the config and builds the pipeline options shared by
 // run and backfill; a non-zero code means the command must return it.
-func ingestOptions(env *Env, only []string, command string) (*config.Config, pipeline.Options, int) {
+// With mon set, the pass reports to it and every API answer is counted.
+func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor) (*config.Config, pipeline.Options, int) {
 	cfg, err := loadConfig(env)
 	if err == nil {
 		err = cfg.ValidateForIngest()
@@ -136,12 +170,24 @@ func ingestOptions(env *Env, only []string, command string) (*config.Config, pip
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
 		return nil, pipeline.Options{}, exitUsage
 	}
-	ts, err := pipelineTenants(cfg, only, env.Logger)
+	var hooks []clientHook
+	if mon != nil {
+		hooks = append(hooks, func(t config.Tenant, c *api.Config) { c.OnResponse = mon.OnResponse(t.Name) })
+	}
+	ts, err := pipelineTenants(cfg, only, env.Logger, hooks...)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest:", err)
 		return nil, pipeline.Options{}, exitUsage
 	}
+	var observer pipeline.Observer
+	if mon != nil {
+		for _, t := range ts {
+			mon.Expect(t.Name, t.ContentTypes...)
+		}
+		observer = mon
+	}
 	return cfg, pipeline.Options{
+		Observer:           observer,
 		Tenants:            ts,
 		Logger:             env.Logger,
 		Command:            command,
@@ -155,16 +201,22 @@ func ingestOptions(env *Env, only []string, command string) (*config.Config, pip
 }
 
 // onePass runs the pipeline once, then the detections over the records of the
-// look-back, prints the summary and returns the exit code.
-func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar, dcfg *detect.Config) int {
+// look-back, sends the ingest alerts, prints the summary (one JSON object on stdout
+// with --log-format json) and each error once, and returns the exit code.
+func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar, dcfg *detect.Config, alerter *monitor.Alerter) int {
 	start := time.Now().UTC()
 	sum, err := pipeline.Run(ctx, opts)
 	bar.finish()
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		printError(env, err)
 		return exitFailure
 	}
-	printSummary(env.Stdout, opts.Command, &sum)
+	if alerter != nil {
+		if err := alerter.Flush(ctx); err != nil {
+			env.Logger.Warn("ingest alerts: "+err.Error(), "hint", "set ingest.alert_state_file to a writable path")
+		}
+	}
+	alertsNew, code := -1, 0
 	if dcfg != nil && !sum.Interrupted {
 		// Records published late carry old event times, so the rules look at the
 		// whole look-back; alerts are keyed by their records, so re-reading is harmless.
@@ -174,20 +226,27 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progress
 		}
 		_, fresh, err := detect.Run(ctx, opts.Sink.Handle(), *dcfg, from.Add(-24*time.Hour), start.Add(time.Hour), true, nil, env.Logger)
 		if err != nil {
-			fmt.Fprintln(env.Stderr, "o365ingest: detections:", err)
-			return exitFailure
+			printError(env, fmt.Errorf("detections: %w", err))
+			code = exitFailure
+		} else {
+			alertsNew = len(fresh)
 		}
-		fmt.Fprintf(env.Stdout, "%s: alerts new=%d\n", opts.Command, len(fresh))
 	}
-	for _, e := range sum.Errors {
-		fmt.Fprintln(env.Stderr, "error:", e)
+	printErrors(env, sum.Errors)
+	if env.JSONLogs {
+		printSummaryJSON(env.Stdout, opts.Command, &sum, alertsNew)
+	} else {
+		printSummary(env.Stdout, opts.Command, &sum)
+		if alertsNew >= 0 {
+			fmt.Fprintf(env.Stdout, "%s: alerts new=%d\n", opts.Command, alertsNew)
+		}
 	}
 	switch {
 	case sum.Interrupted:
 		return exitInterrupted
 	case sum.BlobsFailed > 0 || sum.BlobsExpired > 0:
 		return exitIncomplete
-	case len(sum.Errors) > 0:
+	case len(sum.Errors) > 0 || code != 0:
 		return exitFailure
 	}
 	return exitOK
@@ -207,7 +266,9 @@ func printSummary(w io.Writer, command string, s *pipeline.Summary) {
 	if s.UnitsHeld > 0 {
 		fmt.Fprintf(w, "%s: %d tenant/content type pairs were being loaded by another o365ingest process and were skipped\n", command, s.UnitsHeld)
 	}
-	if s.Missing() {
+	if why := nothingLoaded(s); why != "" {
+		fmt.Fprintf(w, "%s: nothing was loaded: %s\n", command, why)
+	} else if s.Missing() {
 		fmt.Fprintf(w, "%s: some data is known to be missing; see `o365ingest status`\n", command)
 	}
 }

@@ -24,16 +24,30 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		lv = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lv}
-	if format == "" || format == "auto" {
-		format = "json"
-		if isTerminal(w) {
-			format = "text"
-		}
-	}
-	if format == "text" {
+	if logFormat(w, format) == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// logFormat resolves a --log-format value: auto is JSON unless w is a terminal.
+func logFormat(w io.Writer, format string) string {
+	switch format {
+	case "", "auto":
+		if isTerminal(w) {
+			return "text"
+		}
+		return "json"
+	case "text":
+		return "text"
+	}
+	return "json"
+}
+
+// setLogger builds env.Logger from a level and format.
+func setLogger(env *Env, level, format string) {
+	env.Logger = newLogger(env.Stderr, level, format)
+	env.JSONLogs = logFormat(env.Stderr, format) == "json"
 }
 
 func isTerminal(w io.Writer) bool {

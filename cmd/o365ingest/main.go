@@ -44,4 +44,6 @@ type Env struct {
 	ConfigPath string
 	// LogLevel and LogFormat are the --log-level and --log-format values ("" = config/default).
 	LogLevel, LogFormat string
+	// JSONLogs is set when Logger writes JSON: errors and summaries are then JSON too.
+	JSONLogs bool
 }

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, env *Env) int {
 		return exitUsage
 	}
 	if env.Logger == nil {
-		env.Logger = newLogger(env.Stderr, env.LogLevel, env.LogFormat)
+		setLogger(env, env.LogLevel, env.LogFormat)
 	}
 	return c.run(ctx, env, rest[1:])
 }

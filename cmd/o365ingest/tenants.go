@@ -10,8 +10,11 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 )
 
+// clientHook adjusts a tenant's client config before the client is built.
+type clientHook func(config.Tenant, *api.Config)
+
 // clientFor builds the API client of one configured tenant.
-func clientFor(t config.Tenant, cfg *config.Config, log *slog.Logger) (*api.Client, error) {
+func clientFor(t config.Tenant, cfg *config.Config, log *slog.Logger, hooks ...clientHook) (*api.Client, error) {
 	c := api.Config{
 		TenantID:     t.TenantID,
 		ClientID:     t.ClientID,
@@ -36,17 +39,20 @@ func clientFor(t config.Tenant, cfg *config.Config, log *slog.Logger) (*api.Clie
 		}
 		c.Certificate = cert
 	}
+	for _, h := range hooks {
+		h(t, &c)
+	}
 	return api.New(c)
 }
 
 // pipelineTenants builds the pipeline's tenants, optionally only those named.
-func pipelineTenants(cfg *config.Config, only []string, log *slog.Logger) ([]pipeline.Tenant, error) {
+func pipelineTenants(cfg *config.Config, only []string, log *slog.Logger, hooks ...clientHook) ([]pipeline.Tenant, error) {
 	var out []pipeline.Tenant
 	for _, t := range cfg.Tenants {
 		if len(only) > 0 && !contains(only, t.Name) {
 			continue
 		}
-		c, err := clientFor(t, cfg, log)
+		c, err := clientFor(t, cfg, log, hooks...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/monitor"
+	"github.com/o365ingest/o365ingest/ingest/pipeline"
+)
+
+// printError prints one error on stderr: a JSON log line with --log-format json (so
+// every line of stderr parses), else "o365ingest: <error>".
+func printError(env *Env, err error) {
+	if env.JSONLogs {
+		env.Logger.Error(err.Error())
+		return
+	}
+	fmt.Fprintln(env.Stderr, "o365ingest:", err)
+}
+
+// printErrors prints the failures of a pass, each cause once: units that failed for
+// the same reason (a refused token fails every content type of a tenant) are named
+// together after it.
+func printErrors(env *Env, errs []error) {
+	type group struct {
+		cause string
+		units []string
+	}
+	var groups []*group
+	byCause := map[string]*group{}
+	for _, err := range errs {
+		unit, cause := splitUnitError(err)
+		g := byCause[cause]
+		if g == nil {
+			g = &group{cause: cause}
+			byCause[cause] = g
+			groups = append(groups, g)
+		}
+		if unit != "" {
+			g.units = append(g.units, unit)
+		}
+	}
+	for _, g := range groups {
+		if env.JSONLogs {
+			env.Logger.Error(g.cause, "units", g.units)
+			continue
+		}
+		if len(g.units) > 0 {
+			fmt.Fprintf(env.Stderr, "error: %s: %s\n", strings.Join(g.units, ", "), g.cause)
+		} else {
+			fmt.Fprintln(env.Stderr, "error:", g.cause)
+		}
+	}
+}
+
+// splitUnitError splits a pass error into the unit it names ("contoso/Audit.Exchange:
+// …" or "tenant contoso: …") and its cause: the API's own error when there is one (the
+// same for every unit it failed), else the rest of the text.
+func splitUnitError(err error) (unit, cause string) {
+	msg := err.Error()
+	if head, rest, ok := strings.Cut(msg, ": "); ok {
+		switch {
+		case strings.HasPrefix(head, "tenant ") && !strings.Contains(head[len("tenant "):], " "):
+			unit, msg = head[len("tenant "):], rest
+		case strings.Contains(head, "/") && !strings.Contains(head, " "):
+			unit, msg = head, rest
+		}
+	}
+	var e *api.APIError
+	if errors.As(err, &e) {
+		return unit, e.Error()
+	}
+	return unit, msg
+}
+
+// nothingLoaded says why a pass loaded nothing when every failure was an
+// authentication failure, "" otherwise.
+func nothingLoaded(s *pipeline.Summary) string {
+	if s.BlobsLoaded > 0 || len(s.Errors) == 0 || s.Interrupted {
+		return ""
+	}
+	for _, err := range s.Errors {
+		if !errors.Is(err, api.ErrAuthentication) {
+			return ""
+		}
+	}
+	return "authentication failed (the error above says why and what to check); no content was listed"
+}
+
+// summaryJSON is the summary of a pass as one JSON object (--log-format json).
+type summaryJSON struct {
+	Summary            string  `json:"summary"` // the command: run, backfill
+	BlobsListed        int     `json:"blobs_listed"`
+	BlobsSkipped       int     `json:"blobs_skipped"`
+	BlobsLoaded        int     `json:"blobs_loaded"`
+	BlobsFailed        int     `json:"blobs_failed"`
+	BlobsExpired       int     `json:"blobs_expired"`
+	RecordsLoaded      int     `json:"records_loaded"`
+	RecordsDuplicate   int     `json:"records_duplicates"`
+	RecordsQuarantined int     `json:"records_quarantined"`
+	DurationSeconds    float64 `json:"duration_seconds"`
+	Outcome            string  `json:"outcome"`
+	UnitsHeld          int     `json:"held_by_other_process,omitempty"`
+	Errors             int     `json:"errors"`
+	Missing            bool    `json:"data_missing"`
+	NothingLoaded      string  `json:"nothing_loaded,omitempty"`
+	AlertsNew          *int    `json:"alerts_new,omitempty"`
+}
+
+func printSummaryJSON(w io.Writer, command string, s *pipeline.Summary, alertsNew int) {
+	out := summaryJSON{Summary: command, BlobsListed: s.BlobsListed, BlobsSkipped: s.BlobsSkipped, BlobsLoaded: s.BlobsLoaded,
+		BlobsFailed: s.BlobsFailed, BlobsExpired: s.BlobsExpired, RecordsLoaded: s.RecordsLoaded, RecordsDuplicate: s.RecordsDuplicate,
+		RecordsQuarantined: s.RecordsQuarantined, DurationSeconds: s.Duration.Seconds(), Outcome: s.Outcome(), UnitsHeld: s.UnitsHeld,
+		Errors: len(s.Errors), NothingLoaded: nothingLoaded(s)}
+	out.Missing = s.Missing() && out.NothingLoaded == ""
+	if alertsNew >= 0 {
+		out.AlertsNew = &alertsNew
+	}
+	b, _ := json.Marshal(out)
+	fmt.Fprintln(w, string(b))
+}
+
+// ingestAlerter returns the ingest alerts of the config's webhooks, nil without any.
+func ingestAlerter(env *Env, cfg *config.Config) *monitor.Alerter {
+	if len(cfg.Detect.Webhooks) == 0 {
+		return nil
+	}
+	return monitor.NewAlerter(cfg.AlertStatePath(), cfg.Detect, nil, env.Logger)
+}
+
+func appendObserver(o pipeline.Observer, more pipeline.Observer) pipeline.Observer {
+	if o == nil {
+		return more
+	}
+	return pipeline.Observers{o, more}
+}
+
+// serveMonitor serves /metrics and /healthz on addr until stop is called.
+func serveMonitor(env *Env, mon *monitor.Monitor, addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("service.listen: %w", err)
+	}
+	srv := &http.Server{Handler: mon.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	env.Logger.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
