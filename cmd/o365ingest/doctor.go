@@ -49,10 +49,12 @@ func cmdDoctor(ctx context.Context, env *Env, args []string) int {
 	cfg, err := loadConfig(env)
 	if err != nil {
 		c.fail("config", err, "fix the config file; every problem is listed with its path")
-		return exitFailure
+		return exitUsage
 	}
+	configBad := false
 	if err := cfg.ValidateForIngest(); err != nil {
 		c.fail("config", err, "")
+		configBad = true
 	} else {
 		c.ok("config", "%d tenant(s)", len(cfg.Tenants))
 	}
@@ -90,27 +92,58 @@ func cmdDoctor(ctx context.Context, env *Env, args []string) int {
 		}
 		doctorTenant(ctx, c, env, cfg, t)
 	}
-	if c.failed {
+	switch {
+	case configBad:
+		return exitUsage
+	case c.failed:
 		return exitFailure
 	}
 	return exitOK
 }
 
+// doctorTimeout bounds each of doctor's requests (the token, the subscriptions, one
+// listing per content type): a failing endpoint is reported with its cause within it,
+// not retried for minutes.
+const doctorTimeout = 15 * time.Second
+
+// doctorClient retries as a check should: a couple of quick attempts, so that the
+// last answer (the cause) comes back before doctorTimeout.
+func doctorClient(_ config.Tenant, c *api.Config) {
+	c.MaxRetries = 2
+	c.BackoffBase = 500 * time.Millisecond
+	c.BackoffMax = 2 * time.Second
+	c.RetryAfterMax = 3 * time.Second
+}
+
+// check runs one request of doctor with doctorTimeout; a timeout is reported as
+// such, with whatever the last attempt said.
+func check(ctx context.Context, f func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	err := f(cctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s (gave up): %w", doctorTimeout, err)
+	}
+	return err
+}
+
 func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config, t config.Tenant) {
 	what := "tenant " + t.Name
-	cl, err := clientFor(t, cfg, env.Logger)
+	cl, err := clientFor(t, cfg, env.Logger, doctorClient)
 	if err != nil {
 		c.fail(what, err, "")
 		return
 	}
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := cl.Token(tctx); err != nil {
+	if err := check(ctx, cl.Token); err != nil {
 		c.fail(what+": token", err, hintFor(err, t))
 		return
 	}
 	c.ok(what+": token", "acquired for cloud %s", t.Cloud)
-	subs, err := cl.ListSubscriptions(tctx)
+	var subs []api.Subscription
+	err = check(ctx, func(ctx context.Context) (err error) {
+		subs, err = cl.ListSubscriptions(ctx)
+		return err
+	})
 	if err != nil {
 		c.fail(what+": subscriptions", err, hintFor(err, t))
 		return
@@ -138,9 +171,13 @@ func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config,
 			c.fail(w, fmt.Errorf("subscription is %s", state[ct]), "a subscription disabled by an admin must be started again; content published meanwhile is lost")
 			continue
 		}
-		// A minute short of the 24-hour maximum, so rounding to whole seconds never
-		// makes the window too wide.
-		blobs, err := cl.ListContent(tctx, ct, now.Add(-24*time.Hour+time.Minute), now)
+		// Two minutes short of 24 hours: the client allows 24 hours minus a minute, and
+		// rounding to whole seconds must never make the window too wide.
+		var blobs []api.ContentBlob
+		err := check(ctx, func(ctx context.Context) (err error) {
+			blobs, err = cl.ListContent(ctx, ct, now.Add(-24*time.Hour+2*time.Minute), now)
+			return err
+		})
 		if err != nil {
 			c.fail(w, err, hintFor(err, t))
 			continue

@@ -233,7 +233,7 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progress
 		}
 	}
 	printErrors(env, sum.Errors)
-	if env.JSONLogs {
+	if env.JSONSummary {
 		printSummaryJSON(env.Stdout, opts.Command, &sum, alertsNew)
 	} else {
 		printSummary(env.Stdout, opts.Command, &sum)

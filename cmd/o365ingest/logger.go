@@ -48,6 +48,7 @@ func logFormat(w io.Writer, format string) string {
 func setLogger(env *Env, level, format string) {
 	env.Logger = newLogger(env.Stderr, level, format)
 	env.JSONLogs = logFormat(env.Stderr, format) == "json"
+	env.JSONSummary = format == "json"
 }
 
 func isTerminal(w io.Writer) bool {

@@ -44,6 +44,11 @@ type Env struct {
 	ConfigPath string
 	// LogLevel and LogFormat are the --log-level and --log-format values ("" = config/default).
 	LogLevel, LogFormat string
-	// JSONLogs is set when Logger writes JSON: errors and summaries are then JSON too.
+	// JSONLogs is set when Logger writes JSON: errors are then log lines too, so that
+	// every line of stderr parses.
 	JSONLogs bool
+	// JSONSummary is set by an explicit --log-format json (or log.format: json): the
+	// summary on stdout is then one JSON object. With auto it stays the key=value lines
+	// that scripts read.
+	JSONSummary bool
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// runSplit runs the CLI in-process with stdout and stderr kept apart.
+func runSplit(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	code = run(context.Background(), args, env)
+	return code, out.String(), errOut.String()
+}
+
+// TestJSONLogsAreStrict parses every line a run writes with --log-format json,
+// refusing duplicate keys: the summary on stdout is one JSON object, every stderr
+// line a log object naming the tenant by name (tenant) and GUID (tenant_id).
+func TestJSONLogsAreStrict(t *testing.T) {
+	cfg, _ := emulatedTenant(t, "")
+	for _, args := range [][]string{
+		{"--config", cfg, "--log-format", "json", "--log-level", "debug", "run"},
+		{"--config", cfg, "--log-format", "json", "--log-level", "debug", "backfill", "--since", "2d"},
+	} {
+		code, stdout, stderr := runSplit(t, args...)
+		if code != exitOK {
+			t.Fatalf("%v exited %d:\n%s\n%s", args, code, stdout, stderr)
+		}
+		if n := checkJSONLines(t, "stdout", stdout); n != 1 {
+			t.Errorf("%v: stdout holds %d lines, want the one summary object:\n%s", args, n, stdout)
+		}
+		var sum summaryJSON
+		if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Summary != args[len(args)-1] && sum.Summary != "backfill" || sum.Outcome != "ok" || sum.AlertsNew == nil {
+			t.Errorf("summary %s: %+v %v", stdout, sum, err)
+		}
+		if n := checkJSONLines(t, "stderr", stderr); n == 0 {
+			t.Errorf("%v: no log lines at debug level", args)
+		}
+		if !strings.Contains(stderr, `"tenant":"contoso"`) || !strings.Contains(stderr, `"tenant_id":"`) {
+			t.Errorf("%v: the logs do not name the tenant by name and GUID:\n%s", args, stderr)
+		}
+	}
+}
+
+// TestAuthenticationFailureIsReportedOnce checks that a refused secret is printed once
+// with its hint, the summary says nothing was loaded and why, and the exit is 1, not
+// the "some data is known to be missing" 3; in text and in JSON.
+func TestAuthenticationFailureIsReportedOnce(t *testing.T) {
+	cfg, _ := emulatedTenant(t, "wrong-secret")
+	code, stdout, stderr := runSplit(t, "--config", cfg, "--log-format", "text", "run")
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+	if n := strings.Count(stderr, "hint:"); n != 1 || !strings.Contains(stderr, "error: contoso") {
+		t.Errorf("the error with its hint is printed %d times, want once:\n%s", n, stderr)
+	}
+	if !strings.Contains(stdout, "run: nothing was loaded: authentication failed") || strings.Contains(stdout, "known to be missing") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	code, stdout, stderr = runSplit(t, "--config", cfg, "--log-format", "json", "run")
+	checkJSONLines(t, "stderr", stderr)
+	checkJSONLines(t, "stdout", stdout)
+	var sum summaryJSON
+	json.Unmarshal([]byte(stdout), &sum)
+	if code != exitFailure || sum.NothingLoaded == "" || sum.Missing || strings.Count(stderr, "hint:") != 1 {
+		t.Errorf("json: exit %d, summary %s, stderr:\n%s", code, stdout, stderr)
+	}
+}
