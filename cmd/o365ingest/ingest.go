@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
@@ -22,9 +21,13 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	fs.Var(&tenants, "tenant", "only these configured tenants (repeatable or comma-separated; default all)")
 	interval := fs.Duration("interval", 0, "keep running as a service: one pass every `D` (e.g. 15m); 0 runs one pass and exits")
 	lookback := fs.String("lookback", "", "how far back each pass lists content, e.g. 7d or 36h (default: config ingest.lookback, 7d)")
+	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else a log line every 10 s), bar, lines or none")
 	listen := fs.String("listen", "", "with --interval: serve /metrics and /healthz on `ADDR` (host:port; default: config service.listen)")
-	if code, ok := parseFlags(fs, env, args, "run [--tenant NAME] [--interval D [--listen ADDR]] [--lookback 7d] [--sink D --dsn X]"); !ok {
+	if code, ok := parseFlags(fs, env, args, "run [--tenant NAME] [--interval D [--listen ADDR]] [--lookback 7d] [--progress auto] [--sink D --dsn X]"); !ok {
 		return code
+	}
+	if !validProgress(*progress) {
+		return usageError(env, "--progress: %q is not auto, bar, lines or none", *progress)
 	}
 	if fs.NArg() > 0 {
 		return usageError(env, "run takes no arguments (got %q)", fs.Args())
@@ -71,7 +74,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 		defer stop()
 	}
 	for {
-		code := onePass(ctx, env, opts, nil, &cfg.Detect, alerter)
+		code := onePass(ctx, env, opts, *progress, &cfg.Detect, alerter)
 		if *interval <= 0 || ctx.Err() != nil {
 			return code
 		}
@@ -95,12 +98,15 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	since := fs.String("since", "", "load content published in the last `D` (e.g. 7d, 36h); the API keeps 7 days")
 	fromS := fs.String("from", "", "start of the range, by publication time (RFC 3339 or YYYY-MM-DD, UTC)")
 	toS := fs.String("to", "", "end of the range, exclusive (default now)")
-	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar or none")
+	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else a log line every 10 s), bar, lines or none")
 	if code, ok := parseFlags(fs, env, args, "backfill [--since 7d | --from T --to T] [--tenant NAME] [--sink D --dsn X]"); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(env, "backfill takes no arguments (got %q)", fs.Args())
+	}
+	if !validProgress(*progress) {
+		return usageError(env, "--progress: %q is not auto, bar, lines or none", *progress)
 	}
 	cfg, opts, code := ingestOptions(env, tenants, "backfill", nil)
 	if code != 0 {
@@ -150,12 +156,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	if alerter != nil {
 		opts.Observer = appendObserver(opts.Observer, alerter)
 	}
-	var bar *progressBar
-	if *progress == "bar" || (*progress == "auto" && isTerminal(env.Stderr)) {
-		bar = &progressBar{w: env.Stderr}
-		opts.Progress = bar.update
-	}
-	return onePass(ctx, env, opts, bar, &cfg.Detect, alerter)
+	return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter)
 }
 
 // ingestOptions loads and validates the config and builds the pipeline options shared by
@@ -203,10 +204,16 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 // onePass runs the pipeline once, then the detections over the records of the
 // look-back, sends the ingest alerts, prints the summary (one JSON object on stdout
 // with --log-format json) and each error once, and returns the exit code.
-func onePass(ctx context.Context, env *Env, opts pipeline.Options, bar *progressBar, dcfg *detect.Config, alerter *monitor.Alerter) int {
+func onePass(ctx context.Context, env *Env, opts pipeline.Options, progressMode string, dcfg *detect.Config, alerter *monitor.Alerter) int {
 	start := time.Now().UTC()
+	pr := startProgress(ctx, env, progressMode)
+	if pr != nil {
+		opts.Progress = pr.update
+	}
 	sum, err := pipeline.Run(ctx, opts)
-	bar.finish()
+	if pr != nil {
+		pr.finish(err == nil && !sum.Interrupted)
+	}
 	if err != nil {
 		printError(env, err)
 		return exitFailure
@@ -270,47 +277,5 @@ func printSummary(w io.Writer, command string, s *pipeline.Summary) {
 		fmt.Fprintf(w, "%s: nothing was loaded: %s\n", command, why)
 	} else if s.Missing() {
 		fmt.Fprintf(w, "%s: some data is known to be missing; see `o365ingest status`\n", command)
-	}
-}
-
-// progressBar draws a one-line bar on a terminal.
-type progressBar struct {
-	w    io.Writer
-	mu   sync.Mutex
-	last time.Time
-	drew bool
-}
-
-func (b *progressBar) update(p pipeline.Progress) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.last) < 100*time.Millisecond && p.BlobsDone < p.BlobsTotal {
-		return
-	}
-	b.last = time.Now()
-	const width = 30
-	filled := 0
-	if p.BlobsTotal > 0 {
-		filled = width * p.BlobsDone / p.BlobsTotal
-	}
-	bar := make([]byte, width)
-	for i := range bar {
-		bar[i] = '.'
-		if i < filled {
-			bar[i] = '#'
-		}
-	}
-	fmt.Fprintf(b.w, "\r[%s] %d/%d blobs, %d records", bar, p.BlobsDone, p.BlobsTotal, p.Records)
-	b.drew = true
-}
-
-func (b *progressBar) finish() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drew {
-		fmt.Fprintln(b.w)
 	}
 }

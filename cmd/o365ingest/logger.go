@@ -46,8 +46,10 @@ func logFormat(w io.Writer, format string) string {
 
 // setLogger builds env.Logger from a level and format.
 func setLogger(env *Env, level, format string) {
-	env.Logger = newLogger(env.Stderr, level, format)
-	env.JSONLogs = logFormat(env.Stderr, format) == "json"
+	resolved := logFormat(env.Stderr, format)
+	env.logOut = &logWriter{def: env.Stderr}
+	env.Logger = newLogger(env.logOut, level, resolved)
+	env.JSONLogs = resolved == "json"
 	env.JSONSummary = format == "json"
 }
 

@@ -51,4 +51,16 @@ type Env struct {
 	// summary on stdout is then one JSON object. With auto it stays the key=value lines
 	// that scripts read.
 	JSONSummary bool
+
+	logOut *logWriter // the logger's output: stderr, or above a progress bar
+}
+
+// logTo sends the logs to w (a running progress bar), or back to stderr when w is nil.
+func (env *Env) logTo(w io.Writer) {
+	if env.logOut == nil {
+		return
+	}
+	env.logOut.mu.Lock()
+	env.logOut.to = w
+	env.logOut.mu.Unlock()
 }

@@ -110,10 +110,13 @@ type Options struct {
 	Observer Observer
 }
 
-// Progress is a running count, for progress bars.
+// Progress is a running count, for progress bars. BlobsTotal only grows, and only
+// while Listing > 0: once every unit has listed, it is the pass's total.
 type Progress struct {
 	BlobsTotal, BlobsDone int
 	Records               int
+	// Listing is how many units (tenant and content type) have not finished listing.
+	Listing int
 }
 
 // Summary is the outcome of a pass.
@@ -201,6 +204,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 
 	from, to := o.window(start)
+	r.progress.Listing = len(units)
 	var wg sync.WaitGroup
 	unitSlots := make(chan struct{}, min(4, max(1, len(units))))
 	for _, u := range units {
@@ -331,10 +335,16 @@ func (r *runner) summary() Summary {
 }
 
 func (r *runner) report(blobsTotal, blobsDone, records int) {
+	r.reportListing(blobsTotal, blobsDone, records, 0)
+}
+
+// reportListing is report that also counts units done listing.
+func (r *runner) reportListing(blobsTotal, blobsDone, records, listed int) {
 	if r.o.Progress == nil {
 		return
 	}
 	r.mu.Lock()
+	r.progress.Listing -= listed
 	r.progress.BlobsTotal += blobsTotal
 	r.progress.BlobsDone += blobsDone
 	r.progress.Records += records

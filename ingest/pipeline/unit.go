@@ -30,6 +30,14 @@ const knownChunk = 500
 // runUnit lists, fetches and loads one tenant and content type.
 func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 	log := r.o.Logger.With("tenant", u.tenant.Name, "content_type", u.contentType)
+	// However the unit ends, its listing is over for the progress display: with the
+	// new blobs it found (see below), or with none.
+	listingDone := false
+	defer func() {
+		if !listingDone {
+			r.reportListing(0, 0, 0, 1)
+		}
+	}()
 	var sum Summary
 	started := r.o.Now()
 	observed := false
@@ -87,7 +95,8 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 	sum.BlobsSkipped = listed - len(todo)
 	sortBlobs(todo)
 	log.Info("listed content", "from", from, "to", to, "blobs", listed, "new", len(todo))
-	r.report(len(todo), 0, 0)
+	listingDone = true
+	r.reportListing(len(todo), 0, 0, 1)
 	if len(todo) == 0 {
 		return
 	}
@@ -365,7 +374,8 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 			sum.RecordsDuplicate += res.Duplicates
 			sum.RecordsQuarantined += res.Quarantined
 			r.mu.Unlock()
-			log.Info("loaded", "blobs", n, "records", len(b.Records), "inserted", res.Inserted,
+			// Per batch at debug: the progress display (a bar, or a line every 10 s) says how far the pass is.
+			log.Debug("loaded", "blobs", n, "records", len(b.Records), "inserted", res.Inserted,
 				"duplicates", res.Duplicates, "quarantined", res.Quarantined)
 			r.report(0, n, res.Inserted)
 		}
