@@ -185,7 +185,10 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 			}
 		}
 		o := remediate.Execute(ctx, g, st)
-		row, err := remediate.Store(ctx, h, p.AlertID, o, who, time.Now())
+		// What was sent is recorded even when a signal cut the action short.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		row, err := remediate.Store(rctx, h, p.AlertID, o, who, time.Now())
+		cancel()
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "o365ingest: remediate: %s ran (%s) but could not be recorded: %v\n", st.Action, o.Result, err)
 			return exitFailure

@@ -149,7 +149,7 @@ func TestRemediateTheForwardingRule(t *testing.T) {
 					t.Errorf("the forwarding rule is still in the mailbox: %+v", r)
 				}
 			}
-			rows := remediationRows(t, cfg, id)
+			rows := remediationRows(t, cfg, id[:12])
 			if len(rows) != 2 {
 				t.Fatalf("%d remediation_action rows, want 2: %+v", len(rows), rows)
 			}

@@ -17,7 +17,7 @@ import (
 func cmdRemediations(ctx context.Context, env *Env, args []string) int {
 	fs := flag.NewFlagSet("remediations", flag.ContinueOnError)
 	sf := addSinkFlags(fs)
-	alertID := fs.String("alert", "", "only the actions of this alert (its full id)")
+	alertID := fs.String("alert", "", "only the actions of this alert (its id, or the shortened id the tables show)")
 	since := fs.String("since", "", "only actions run in this period back from now (7d, 36h); default all")
 	format := fs.String("format", "table", "output: table or json (an array of {remediation_id, alert_id, action, target, request, result, http_status, error, os_user, run_at})")
 	if code, ok := parseFlags(fs, env, args, `remediations [--alert ID] [--since 30d] [--format table|json]

@@ -3,13 +3,16 @@ package remediate_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/detect/detecttest"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
+	"github.com/o365ingest/o365ingest/ingest/graph"
 	"github.com/o365ingest/o365ingest/ingest/remediate"
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -201,5 +204,51 @@ func TestPlansForOtherRules(t *testing.T) {
 				t.Error("remove-inbox-rule offered for a non-rule alert")
 			}
 		})
+	}
+}
+
+// deleteTwice sends every DELETE twice, as a retried DELETE whose first attempt went
+// through would: the action still succeeds, with Graph's 404 recorded.
+type deleteTwice struct{ next http.RoundTripper }
+
+func (d deleteTwice) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodDelete {
+		first, err := d.next.RoundTrip(r.Clone(r.Context()))
+		if err != nil {
+			return nil, err
+		}
+		first.Body.Close()
+	}
+	return d.next.RoundTrip(r)
+}
+
+func TestAnAlreadyDeletedRuleCountsAsRemoved(t *testing.T) {
+	ctx := context.Background()
+	db := detecttest.Open(t, "sqlite")
+	h := detecttest.Handle(db, "sqlite")
+	emu, base := startEmulator(t, emulator.Options{})
+	story := emu.AttackStory()
+	a := alertOf(t, loadTenant(t, db, "sqlite", emu, base), detect.RuleInboxForwardExternal, story.InboxRuleID)
+	res, _ := graph.CloudURL(api.CloudCommercial)
+	tokens, err := api.New(api.Config{TenantID: emu.TenantID(), ClientID: emu.ClientID(), ClientSecret: emu.ClientSecret(),
+		APIURL: base, LoginURL: base, Resource: res, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.New(graph.Config{BaseURL: base, Tokens: tokens, HTTPClient: &http.Client{Transport: deleteTwice{http.DefaultTransport}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := remediate.Load(ctx, h, a.ID, g.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.Step(remediate.ActionRemoveInboxRule)
+	o := remediate.Execute(ctx, g, s)
+	if o.Result != remediate.ResultDone || o.HTTPStatus != http.StatusNotFound {
+		t.Errorf("%s (HTTP %d): %v", o.Result, o.HTTPStatus, o.Err)
+	}
+	if len(emu.MessageRules(story.User)) != 1 {
+		t.Errorf("rules left: %+v", emu.MessageRules(story.User))
 	}
 }

@@ -80,6 +80,17 @@ func (x *run) send(ctx context.Context, method, path string, body []byte) (*grap
 	return resp, err
 }
 
+// delete deletes an object a lookup just found. A 404 means it is gone already (a
+// retried DELETE whose first attempt went through, or someone else removed it): the
+// goal is met, and the 404 stays in the recorded status.
+func (x *run) delete(ctx context.Context, path string) error {
+	_, err := x.send(ctx, http.MethodDelete, path, nil)
+	if graph.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 func (x *run) list(ctx context.Context, path string) ([]json.RawMessage, error) {
 	x.out.Sent = append(x.out.Sent, Request{Method: http.MethodGet, URL: x.g.URL(path)})
 	vals, err := x.g.List(ctx, path)
@@ -148,7 +159,7 @@ func (x *run) removeInboxRule(ctx context.Context, t target) error {
 		return fmt.Errorf("%w: the mailbox %s has no inbox rule named %q with the alert's actions (%d rules listed)", errNothing, t.ruleMailbox, t.ruleName, len(vals))
 	}
 	for _, id := range ids {
-		if _, err := x.send(ctx, http.MethodDelete, path+"/"+url.PathEscape(id), nil); err != nil {
+		if err := x.delete(ctx, path+"/"+url.PathEscape(id)); err != nil {
 			return err
 		}
 	}
@@ -191,7 +202,7 @@ func (x *run) removeConsent(ctx context.Context, t target) error {
 		return fmt.Errorf("%w: the service principal %s holds no delegated permission grant", errNothing, sp)
 	}
 	for _, id := range ids {
-		if _, err := x.send(ctx, http.MethodDelete, "/oauth2PermissionGrants/"+url.PathEscape(id), nil); err != nil {
+		if err := x.delete(ctx, "/oauth2PermissionGrants/"+url.PathEscape(id)); err != nil {
 			return err
 		}
 	}
@@ -233,7 +244,7 @@ func (x *run) removeRole(ctx context.Context, t target) error {
 		return fmt.Errorf("%w: %s holds no assignment of the role %s", errNothing, firstNonEmpty(t.member, pid), firstNonEmpty(t.roleName, t.roleDefinitionID))
 	}
 	for _, id := range ids {
-		if _, err := x.send(ctx, http.MethodDelete, "/roleManagement/directory/roleAssignments/"+url.PathEscape(id), nil); err != nil {
+		if err := x.delete(ctx, "/roleManagement/directory/roleAssignments/"+url.PathEscape(id)); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,6 +81,7 @@ func Done(ctx context.Context, h sink.Handle, alertID, action string) (Row, bool
 
 // Filter selects remediation_action rows; zero fields select all.
 type Filter struct {
+	// AlertID is an alert's id, or a prefix of it in hex as the tables show it.
 	AlertID  string
 	From, To time.Time // run_at in [From, To)
 }
@@ -89,7 +91,13 @@ func List(ctx context.Context, h sink.Handle, f Filter) ([]Row, error) {
 	d := h.Dialect
 	q := "SELECT " + columns(d) + " FROM " + d.Quote(schema.RemediationAction.Name) + " WHERE 1 = 1"
 	var args []any
-	if f.AlertID != "" {
+	switch id := strings.ToLower(f.AlertID); {
+	case id == "":
+	case len(id) < 64 && strings.Trim(id, "0123456789abcdef") == "":
+		// A shortened id as the tables show it (hex only, so no LIKE wildcard).
+		q += " AND " + d.Quote("alert_id") + " LIKE ?"
+		args = append(args, id+"%")
+	default:
 		q += " AND " + d.Quote("alert_id") + " = ?"
 		args = append(args, f.AlertID)
 	}
