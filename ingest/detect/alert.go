@@ -10,9 +10,11 @@
 // and SQL Server.
 //
 // Guarantees:
-//   - An alert's ID is the sha256 of its rule and record ids, so evaluating the same
-//     records again, over any overlapping range, gives the same IDs; Store inserts an
-//     alert once and reports only the new ones.
+//   - An alert's ID is the sha256 of its rule and the ids of the records that fired
+//     it (for a counting rule, those that reached the threshold), so evaluating the
+//     same records again, over any overlapping range, gives the same IDs; Store
+//     inserts an alert once and reports only the new ones. Counts are not capped: a
+//     counting alert's RecordIDs and evidence hold every record of its episode.
 //   - Deliver sends each stored alert to each webhook once: a delivery is claimed in
 //     alert_delivery before the POST and marked sent after it; a failure is marked
 //     failed and retried by the next Deliver. A process that dies between the POST and
@@ -20,9 +22,12 @@
 //     beats never for an alert).
 //
 // The tenant's own domains are Config.Domains plus those learned from the records:
-// the domain of at least a tenth of the tenant's distinct user ids, the
-// OrganizationName of Exchange records (x.onmicrosoft.com), and accepted domains
-// added with New-AcceptedDomain. Guest UPNs (#EXT#) are external whatever their domain.
+// the domain of at least a fifth (and two) of the tenant's distinct member user ids,
+// never a consumer mail domain (gmail.com, outlook.com, ...) nor a guest's, and the
+// OrganizationName of Exchange records (x.onmicrosoft.com). Accepted domains added in
+// the records are not learned (an attacker could add one; adding one alerts). Guest
+// UPNs (#EXT#) are external whatever their domain. A recipient given by name resolves
+// through the mail contacts and mail users created in the records.
 package detect
 
 import (
@@ -55,7 +60,9 @@ func severityRank(s string) int {
 
 // Alert is one finding of a rule.
 type Alert struct {
-	// ID is the hex sha256 of the rule and the record ids (see AlertID).
+	// ID is the hex sha256 of the rule and the ids of the records that fired it (see
+	// AlertID): for a counting rule, those that reached its threshold, the first of
+	// RecordIDs, so more records of the same episode seen later do not make a new alert.
 	ID       string `json:"id"`
 	Rule     string `json:"rule"`
 	Severity string `json:"severity"`
@@ -93,7 +100,14 @@ func hashHex(s string) string {
 
 // psQuote quotes a value for PowerShell as escape.PowerShell does: a single-quoted
 // literal with each of PowerShell's five single-quote characters doubled and control
-// characters written [char]0x.., so no record text can leave the literal.
+// characters written [char]0x.., so no record text can leave the literal. Every value a
+// remediation line takes from a record goes through it (or odataEq).
 func psQuote(s string) string {
 	return escape.PowerShell(s)
+}
+
+// odataEq returns a PowerShell literal of the OData filter field eq 'value' (the
+// value's quotes doubled for OData, then the whole quoted for PowerShell).
+func odataEq(field, value string) string {
+	return psQuote(field + " eq '" + strings.ReplaceAll(value, "'", "''") + "'")
 }

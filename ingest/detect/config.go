@@ -33,7 +33,8 @@ type Config struct {
 	// Allow lists what is known to be good.
 	Allow AllowList `yaml:"allow" json:"allow"`
 	// GeoIPFile is a MaxMind GeoLite2/GeoIP2 Country or City database (.mmdb). When set,
-	// alerts carry the country of their address and signin_new_country runs.
+	// alerts carry the country of their address, and signin_new_country and
+	// impossible_travel run (with a City database, impossible_travel uses distance).
 	GeoIPFile string `yaml:"geoip_file" json:"geoip_file,omitempty"`
 	// Webhooks receive each new alert once.
 	Webhooks []Webhook `yaml:"webhooks" json:"webhooks,omitempty"`
@@ -67,6 +68,18 @@ type Thresholds struct {
 	// Defaults 3 and 60.
 	AnonymousLinks             int `yaml:"anonymous_links" json:"anonymous_links,omitempty"`
 	AnonymousLinkWindowMinutes int `yaml:"anonymous_link_window_minutes" json:"anonymous_link_window_minutes,omitempty"`
+	// BruteForceFailures failed sign-ins of one user within BruteForceWindowMinutes fire
+	// signin_brute_force. Defaults 10 and 30.
+	BruteForceFailures      int `yaml:"brute_force_failures" json:"brute_force_failures,omitempty"`
+	BruteForceWindowMinutes int `yaml:"brute_force_window_minutes" json:"brute_force_window_minutes,omitempty"`
+	// DeleteBurst files or mail items deleted by one user within DeleteWindowMinutes
+	// fire mass_delete. Defaults 100 and 10.
+	DeleteBurst         int `yaml:"delete_burst" json:"delete_burst,omitempty"`
+	DeleteWindowMinutes int `yaml:"delete_window_minutes" json:"delete_window_minutes,omitempty"`
+	// TravelWindowMinutes: with a Country (not City) GeoIP database, successful
+	// sign-ins of one user from two countries within it fire impossible_travel.
+	// Default 120.
+	TravelWindowMinutes int `yaml:"travel_window_minutes" json:"travel_window_minutes,omitempty"`
 }
 
 // DefaultThresholds are the thresholds a zero field takes.
@@ -80,6 +93,11 @@ var DefaultThresholds = Thresholds{
 	DownloadWindowMinutes:      10,
 	AnonymousLinks:             3,
 	AnonymousLinkWindowMinutes: 60,
+	BruteForceFailures:         10,
+	BruteForceWindowMinutes:    30,
+	DeleteBurst:                100,
+	DeleteWindowMinutes:        10,
+	TravelWindowMinutes:        120,
 }
 
 // withDefaults fills zero fields from DefaultThresholds.
@@ -99,6 +117,11 @@ func (t Thresholds) withDefaults() Thresholds {
 	set(&d.DownloadWindowMinutes, t.DownloadWindowMinutes)
 	set(&d.AnonymousLinks, t.AnonymousLinks)
 	set(&d.AnonymousLinkWindowMinutes, t.AnonymousLinkWindowMinutes)
+	set(&d.BruteForceFailures, t.BruteForceFailures)
+	set(&d.BruteForceWindowMinutes, t.BruteForceWindowMinutes)
+	set(&d.DeleteBurst, t.DeleteBurst)
+	set(&d.DeleteWindowMinutes, t.DeleteWindowMinutes)
+	set(&d.TravelWindowMinutes, t.TravelWindowMinutes)
 	return d
 }
 
@@ -113,7 +136,8 @@ type AllowList struct {
 	Recipients []string `yaml:"recipients" json:"recipients,omitempty"`
 	// Rules are inbox-rule or transport-rule names that never alert.
 	Rules []string `yaml:"rules" json:"rules,omitempty"`
-	// Applications are application names or ids whose consent never alerts.
+	// Applications are application names or ids (service principal object ids or app
+	// ids) whose consent, credentials, app role grants and mail sync never alert.
 	Applications []string `yaml:"applications" json:"applications,omitempty"`
 }
 
@@ -166,6 +190,9 @@ func (c *Config) Validate() []string {
 		{"spray_window_minutes", t.SprayWindowMinutes}, {"download_burst", t.DownloadBurst},
 		{"download_window_minutes", t.DownloadWindowMinutes}, {"anonymous_links", t.AnonymousLinks},
 		{"anonymous_link_window_minutes", t.AnonymousLinkWindowMinutes},
+		{"brute_force_failures", t.BruteForceFailures}, {"brute_force_window_minutes", t.BruteForceWindowMinutes},
+		{"delete_burst", t.DeleteBurst}, {"delete_window_minutes", t.DeleteWindowMinutes},
+		{"travel_window_minutes", t.TravelWindowMinutes},
 	} {
 		if f.v < 0 {
 			add("thresholds.%s: must not be negative (0 means the default)", f.name)

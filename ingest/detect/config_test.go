@@ -1,6 +1,11 @@
 package detect_test
 
 import (
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,16 +68,84 @@ webhooks:
 	}
 }
 
-// TestRulesAreDocumented keeps the rule table complete: every rule has a severity and
-// a description.
+// TestRulesAreDocumented keeps the registry complete: every rule has a severity, a
+// description, a MITRE ATT&CK technique and the public rules it matches.
 func TestRulesAreDocumented(t *testing.T) {
 	rules := detect.Rules()
-	if len(rules) != 13 {
-		t.Errorf("%d rules, want 13", len(rules))
+	if len(rules) < 29 {
+		t.Errorf("%d rules, want at least 29", len(rules))
 	}
+	seen := map[string]bool{}
 	for _, r := range rules {
-		if r.Severity == "" || len(r.Description) < 20 {
-			t.Errorf("rule %s lacks a severity or description", r.Name)
+		if r.Severity == "" || len(r.Description) < 20 || !regexp.MustCompile(`^T\d{4}(\.\d{3})? `).MatchString(r.Technique) || len(r.Anchors) == 0 {
+			t.Errorf("rule %s lacks a severity, description, technique or anchors: %+v", r.Name, r)
 		}
+		if seen[r.Name] {
+			t.Errorf("rule %s registered twice", r.Name)
+		}
+		seen[r.Name] = true
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite README.md's rule table from the registry")
+
+// ruleTable renders the README's rule table from the registry.
+func ruleTable() string {
+	var b strings.Builder
+	b.WriteString("| rule | severity | fires on | MITRE ATT&CK | matches (anchor rules) |\n|---|---|---|---|---|\n")
+	for _, r := range detect.Rules() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.Name, r.Severity, strings.ReplaceAll(r.Description, "|", "\\|"), r.Technique, strings.Join(r.Anchors, "; "))
+	}
+	return b.String()
+}
+
+// TestReadmeRuleTable: README.md's rule table is the registry's (rendered by
+// ruleTable; go test -run TestReadmeRuleTable -update rewrites it), so a rule is
+// documented exactly when it is registered.
+func TestReadmeRuleTable(t *testing.T) {
+	const begin, end = "<!-- rules:begin (generated from the registry: go test ./ingest/detect -run TestReadmeRuleTable -update) -->\n", "<!-- rules:end -->"
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the rule table markers")
+	}
+	want := ruleTable()
+	if got := s[i+len(begin) : j]; got != want {
+		if *update {
+			if err := os.WriteFile("README.md", []byte(s[:i+len(begin)]+want+s[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("README.md's rule table differs from the registry; run go test ./ingest/detect -run TestReadmeRuleTable -update")
+	}
+}
+
+// TestExampleConfigListsEveryRule: config.example.yaml's disabled comment names every
+// registered rule and no other.
+func TestExampleConfigListsEveryRule(t *testing.T) {
+	b, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "# disabled: rules that do not run. Rules:")
+	j := strings.Index(s[i:], "Default: [].")
+	if i < 0 || j < 0 {
+		t.Fatal("config.example.yaml lacks the detect.disabled comment")
+	}
+	listed := regexp.MustCompile(`[a-z]+(?:_[a-z]+)+`).FindAllString(strings.ReplaceAll(s[i:i+j], "#", " "), -1)
+	var names []string
+	for _, n := range listed {
+		if n != "do_not" {
+			names = append(names, n)
+		}
+	}
+	if want := detect.RuleNames(); !slices.Equal(names, want) {
+		t.Errorf("config.example.yaml lists %v,\nthe registry %v", names, want)
 	}
 }

@@ -14,9 +14,12 @@ import (
 type record struct {
 	ID, TenantID, Operation, UserID, ClientIP, ResultStatus string
 	ObjectID, TargetUPN, MailboxOwner, ErrorNumber          string
-	RecordType, UserType                                    int64
+	LogonError, AppID, ClientAppID, SiteURL                 string
+	RecordType, UserType, LogonType                         int64
 	Time                                                    time.Time
 	props                                                   []prop
+	// raw is the record as received, read only for the rules that need it.
+	raw string
 }
 
 type prop struct {
@@ -72,17 +75,29 @@ func scanTime(v any) (time.Time, error) { return sink.ScanTime(v) }
 
 // recordColumns are the audit_record columns the rules read, in scan order.
 const recordColumns = `r.id, r.tenant_id, r.creation_time, r.operation, r.user_id, r.client_ip, r.result_status,
-	r.object_id, r.target_upn, r.mailbox_owner_upn, r.error_number, r.record_type, r.user_type`
+	r.object_id, r.target_upn, r.mailbox_owner_upn, r.error_number, r.record_type, r.user_type,
+	r.logon_error, r.app_id, r.client_app_id, r.site_url, r.logon_type`
 
-func scanRecord(rows *sql.Rows) (*record, error) {
+func scanRecord(rows *sql.Rows, withRaw bool) (*record, error) {
 	var (
 		r                                               record
 		t                                               any
 		op, user, ip, status, obj, target, owner, errNo sql.NullString
-		rt, ut                                          sql.NullInt64
+		logonErr, appID, clientApp, site, raw           sql.NullString
+		rt, ut, lt                                      sql.NullInt64
 	)
-	if err := rows.Scan(&r.ID, &r.TenantID, &t, &op, &user, &ip, &status, &obj, &target, &owner, &errNo, &rt, &ut); err != nil {
+	dst := []any{&r.ID, &r.TenantID, &t, &op, &user, &ip, &status, &obj, &target, &owner, &errNo, &rt, &ut,
+		&logonErr, &appID, &clientApp, &site, &lt}
+	if withRaw {
+		dst = append(dst, &raw)
+	}
+	if err := rows.Scan(dst...); err != nil {
 		return nil, err
+	}
+	r.LogonError, r.AppID, r.ClientAppID, r.SiteURL, r.raw = logonErr.String, appID.String, clientApp.String, site.String, raw.String
+	r.LogonType = -1
+	if lt.Valid {
+		r.LogonType = lt.Int64
 	}
 	var err error
 	if r.Time, err = scanTime(t); err != nil {
@@ -98,8 +113,9 @@ func scanRecord(rows *sql.Rows) (*record, error) {
 }
 
 // loadRecords reads the records of the given operations with from <= creation_time < to,
-// in time order, with their audit_property rows when withProps.
-func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time.Time, withProps bool) ([]*record, error) {
+// in time order, with their audit_property rows when withProps and their raw JSON
+// when withRaw.
+func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time.Time, withProps, withRaw bool) ([]*record, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -109,14 +125,18 @@ func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time
 	}
 	args = append(args, h.Dialect.Time(from), h.Dialect.Time(to))
 	where := `r.operation IN (` + sink.Placeholders(len(ops)) + `) AND r.creation_time >= ? AND r.creation_time < ?`
-	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT `+recordColumns+` FROM audit_record r WHERE `+where+` ORDER BY r.creation_time, r.id`), args...)
+	cols := recordColumns
+	if withRaw {
+		cols += ", r.raw"
+	}
+	rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT `+cols+` FROM audit_record r WHERE `+where+` ORDER BY r.creation_time, r.id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading records: %w", err)
 	}
 	var recs []*record
 	byID := map[string]*record{}
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := scanRecord(rows, withRaw)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("reading records: %w", err)
@@ -163,7 +183,12 @@ func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time
 var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // learnDomains returns, per tenant, the domains learned from the records of
-// [from, to) (see the package doc).
+// [from, to) (see the package doc): the domain of at least a fifth of the tenant's
+// member user ids (and of at least two of them, unless the tenant has only one), never
+// a consumer mail domain, never a guest's; and the OrganizationName of Exchange
+// records. Accepted domains added in the records are not learned: adding one is an
+// alert (domain_added), and an attacker who adds one must not make forwarding to it
+// internal.
 func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[string]domainSet, error) {
 	out := map[string]domainSet{}
 	set := func(tenant string) domainSet {
@@ -179,24 +204,36 @@ func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[s
 		return nil, fmt.Errorf("learning domains: %w", err)
 	}
 	users := map[string]int{}
-	perDomain := map[[2]string]int{}
+	perDomain := map[[2]string]map[string]bool{}
 	for rows.Next() {
 		var tenant, user string
 		if err := rows.Scan(&tenant, &user); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("learning domains: %w", err)
 		}
-		users[tenant]++
-		perDomain[[2]string{tenant, domainOf(user)}]++
+		user = strings.ToLower(strings.TrimSpace(user))
+		if guestID(user) {
+			continue
+		}
+		k := [2]string{tenant, domainOf(user)}
+		if perDomain[k] == nil {
+			perDomain[k] = map[string]bool{}
+		}
+		if !perDomain[k][user] {
+			perDomain[k][user] = true
+			users[tenant]++
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("learning domains: %w", err)
 	}
-	for k, n := range perDomain {
-		if k[1] != "" && n*10 >= users[k[0]] {
-			set(k[0]).add(k[1])
+	for k, us := range perDomain {
+		n, total := len(us), users[k[0]]
+		if k[1] == "" || consumerDomain(k[1]) || n*100 < total*minDomainSharePercent || (n < 2 && total > 1) {
+			continue
 		}
+		set(k[0]).add(k[1])
 	}
 	orgs, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT DISTINCT tenant_id, organization_name FROM audit_record
 		WHERE creation_time >= ? AND creation_time < ? AND organization_name IS NOT NULL`), tf, tt)
@@ -209,7 +246,7 @@ func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[s
 			orgs.Close()
 			return nil, fmt.Errorf("learning domains: %w", err)
 		}
-		if strings.Contains(org, ".") {
+		if strings.Contains(org, ".") && !consumerDomain(org) {
 			set(tenant).add(org)
 		}
 	}
@@ -217,17 +254,50 @@ func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[s
 	if err := orgs.Err(); err != nil {
 		return nil, fmt.Errorf("learning domains: %w", err)
 	}
-	accepted, err := loadRecords(ctx, h, []string{"New-AcceptedDomain", "Set-AcceptedDomain"}, epoch, to, true)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range accepted {
-		if !r.succeeded() {
-			continue
-		}
-		if d := r.param("DomainName"); d != "" {
-			set(r.TenantID).add(d)
-		}
-	}
 	return out, nil
+}
+
+// minDomainSharePercent is the share of a tenant's member user ids a domain needs to
+// be learned as the tenant's own.
+const minDomainSharePercent = 20
+
+// guestID reports whether a user id is a guest's or an external user's: a guest UPN
+// (x_fabrikam.com#EXT#@contoso.com), a SharePoint guest claim (urn:spo:guest#x@gmail.com)
+// or another claims string.
+func guestID(user string) bool {
+	u := strings.ToLower(user)
+	return strings.Contains(u, "#ext#") || strings.HasPrefix(u, "urn:") || strings.Contains(u, "|") || strings.Contains(u, "#")
+}
+
+// consumerDomains are mail domains anyone can get an address at: never a tenant's own.
+var consumerDomains = []string{
+	"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com",
+	"yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "aim.com", "icloud.com", "me.com", "mac.com",
+	"protonmail.com", "protonmail.ch", "proton.me", "pm.me", "tutanota.com", "tuta.io", "gmx.com", "gmx.net",
+	"gmx.de", "web.de", "mail.com", "email.com", "yandex.com", "yandex.ru", "mail.ru", "inbox.ru", "bk.ru",
+	"list.ru", "rambler.ru", "zoho.com", "zohomail.com", "qq.com", "163.com", "126.com", "sina.com", "naver.com",
+	"daum.net", "hanmail.net", "fastmail.com", "hey.com", "comcast.net", "att.net", "verizon.net", "sbcglobal.net",
+	"btinternet.com", "orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "libero.it", "t-online.de",
+	"freenet.de", "seznam.cz", "wp.pl", "o2.pl", "interia.pl", "rediffmail.com", "mailinator.com",
+	"guerrillamail.com", "temp-mail.org",
+}
+
+// consumerDomain reports whether d is a consumer mail domain: one of consumerDomains,
+// a country variant of a big provider (hotmail.co.uk, yahoo.fr, outlook.de, live.ca),
+// or a subdomain of one.
+func consumerDomain(d string) bool {
+	d = normDomain(d)
+	for _, c := range consumerDomains {
+		if d == c || strings.HasSuffix(d, "."+c) {
+			return true
+		}
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) == 2 || (len(labels) == 3 && (labels[1] == "co" || labels[1] == "com")) {
+		switch labels[0] {
+		case "gmail", "googlemail", "hotmail", "outlook", "live", "msn", "yahoo", "ymail", "aol", "gmx", "yandex", "icloud":
+			return true
+		}
+	}
+	return false
 }

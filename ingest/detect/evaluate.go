@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,55 @@ type evaluation struct {
 	geo      Geo
 	alerts   []Alert
 	seen     map[string]bool
+	// contacts: per tenant, the mail contacts and mail users created in the records,
+	// by every name they can be given by (see contactsOf).
+	contacts map[string]map[string]string
+
+	// For the rules that read more than their own records (signinHistory).
+	ctx      context.Context
+	h        sink.Handle
+	lookback time.Time
+	history  []*record
+	loaded   bool
+	err      error
+}
+
+// signinHistory returns the sign-ins of the look-back and the range (no properties),
+// read once.
+func (e *evaluation) signinHistory() []*record {
+	if !e.loaded {
+		e.loaded = true
+		recs, err := loadRecords(e.ctx, e.h, signinOps, e.lookback, e.to, false, false)
+		if err != nil {
+			e.err = fmt.Errorf("sign-in history: %w", err)
+		}
+		e.history = recs
+	}
+	return e.history
+}
+
+// addr parses the record's client address.
+func (r *record) addr() (netip.Addr, error) {
+	a, err := netip.ParseAddr(r.ClientIP)
+	return a.Unmap(), err
+}
+
+// window returns the counting window of a rule that reads one (spanWindow).
+func (e *evaluation) window(rule string) time.Duration {
+	m := 60
+	switch rule {
+	case RuleSigninSpray:
+		m = e.th.SprayWindowMinutes
+	case RuleSigninBruteForce:
+		m = e.th.BruteForceWindowMinutes
+	case RuleDownloadBurst:
+		m = e.th.DownloadWindowMinutes
+	case RuleAnonymousLink:
+		m = e.th.AnonymousLinkWindowMinutes
+	case RuleMassDelete:
+		m = e.th.DeleteWindowMinutes
+	}
+	return time.Duration(m) * time.Minute
 }
 
 // Evaluate runs the enabled rules over the records of [from, to) in db (a database of
@@ -49,47 +99,76 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 		e.geo = g
 	}
 	lookback := e.from.Add(-time.Duration(e.th.LookbackDays) * 24 * time.Hour)
+	e.ctx, e.h, e.lookback = ctx, h, lookback
 	var err error
 	if e.learned, err = learnDomains(ctx, h, lookback, e.to); err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-
-	// Sign-ins: the whole look-back, for history.
-	if e.on(RuleSigninNewAddress) || e.on(RuleSigninNewCountry) || e.on(RuleSigninSpray) {
-		start := e.from.Add(-time.Duration(e.th.SprayWindowMinutes) * time.Minute)
-		if e.on(RuleSigninNewAddress) || e.on(RuleSigninNewCountry) {
-			start = lookback
+	if e.on(RuleInboxForwardExternal) || e.on(RuleInboxHide) || e.on(RuleMailboxForwardExternal) || e.on(RuleTransportCopyExternal) {
+		if e.contacts, err = loadContacts(ctx, h, e.to); err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
 		}
-		recs, err := loadRecords(ctx, h, signinOps, start, e.to, false)
+	}
+
+	// One read per distinct (start, props, raw) of the enabled rules, then each rule
+	// gets the records of its operations, in time order.
+	type load struct {
+		start      time.Time
+		props, raw bool
+	}
+	ops := map[load][]string{}
+	var order []load
+	keyOf := func(r Rule) load {
+		k := load{start: e.from, props: r.props, raw: r.raw}
+		switch r.from {
+		case spanWindow:
+			k.start = e.from.Add(-e.window(r.Name))
+		case spanLookback:
+			k.start = lookback
+		case spanEver:
+			k.start = epoch
+		}
+		return k
+	}
+	for _, r := range rules {
+		if !e.on(r.Name) {
+			continue
+		}
+		k := keyOf(r)
+		if _, ok := ops[k]; !ok {
+			order = append(order, k)
+		}
+		for _, o := range r.ops {
+			if !slices.Contains(ops[k], o) {
+				ops[k] = append(ops[k], o)
+			}
+		}
+	}
+	loaded := map[load][]*record{}
+	for _, k := range order {
+		recs, err := loadRecords(ctx, h, ops[k], k.start, e.to, k.props, k.raw)
 		if err != nil {
-			return nil, fmt.Errorf("detect: sign-ins: %w", err)
+			return nil, fmt.Errorf("detect: %w", err)
 		}
-		e.signins(recs)
-		e.spray(recs)
+		loaded[k] = recs
 	}
-
-	// Changes: only the range; they need their properties.
-	var ops []string
-	for _, o := range [][]string{inboxRuleOps, mailboxOps, transportRuleOps, roleOps, consentOps, mfaOps, permissionOps} {
-		ops = append(ops, o...)
-	}
-	recs, err := loadRecords(ctx, h, ops, e.from, e.to, true)
-	if err != nil {
-		return nil, fmt.Errorf("detect: changes: %w", err)
-	}
-	e.inboxRules(recs)
-	e.mailboxForwarding(recs)
-	e.transportRules(recs)
-	e.adminChanges(recs)
-
-	// Files: the counting windows before the range too.
-	window := max(e.th.DownloadWindowMinutes, e.th.AnonymousLinkWindowMinutes)
-	if e.on(RuleAnonymousLink) || e.on(RuleDownloadBurst) {
-		recs, err := loadRecords(ctx, h, slices.Concat(anonLinkOps, downloadOps), e.from.Add(-time.Duration(window)*time.Minute), e.to, false)
-		if err != nil {
-			return nil, fmt.Errorf("detect: file activity: %w", err)
+	for _, r := range rules {
+		if !e.on(r.Name) {
+			continue
 		}
-		e.files(recs)
+		if err := ctx.Err(); err != nil {
+			return nil, errors.Join(errors.New("detect: interrupted"), err)
+		}
+		var recs []*record
+		for _, rec := range loaded[keyOf(r)] {
+			if slices.Contains(r.ops, rec.Operation) {
+				recs = append(recs, rec)
+			}
+		}
+		r.run(e, recs)
+		if e.err != nil {
+			return nil, fmt.Errorf("detect: %s: %w", r.Name, e.err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, errors.Join(errors.New("detect: interrupted"), err)
@@ -167,12 +246,18 @@ func (e *evaluation) country(ip string) string {
 
 // emit raises an alert of rule on one record.
 func (e *evaluation) emit(r *record, rule, summary string, evidence map[string]string, remediation []string) {
-	e.emitMany(r, []string{r.ID}, rule, summary, evidence, remediation)
+	e.emitEpisode(r, []string{r.ID}, []string{r.ID}, rule, summary, evidence, remediation)
 }
 
-// emitMany raises an alert of rule resting on ids, r being the one that fired it,
-// unless the allow-list drops it.
+// emitMany raises an alert of rule resting on ids, r being the one that fired it.
 func (e *evaluation) emitMany(r *record, ids []string, rule, summary string, evidence map[string]string, remediation []string) {
+	e.emitEpisode(r, ids, ids, rule, summary, evidence, remediation)
+}
+
+// emitEpisode raises an alert of rule, r being the record that fired it, its ID resting
+// on idIDs (the records that fired it) and its RecordIDs listing all, unless the
+// allow-list drops it or it lies outside the range.
+func (e *evaluation) emitEpisode(r *record, idIDs, all []string, rule, summary string, evidence map[string]string, remediation []string) {
 	if !e.on(rule) || !e.inRange(r.Time) {
 		return
 	}
@@ -184,7 +269,7 @@ func (e *evaluation) emitMany(r *record, ids []string, rule, summary string, evi
 	if e.allowIPs.contains(r.ClientIP) {
 		return
 	}
-	id := AlertID(rule, ids...)
+	id := AlertID(rule, idIDs...)
 	if e.seen[id] {
 		return
 	}
@@ -196,7 +281,7 @@ func (e *evaluation) emitMany(r *record, ids []string, rule, summary string, evi
 	}
 	e.alerts = append(e.alerts, Alert{
 		ID: id, Rule: rule, Severity: severityOf(rule), TenantID: r.TenantID, UserID: r.UserID,
-		RecordID: r.ID, RecordIDs: slices.Clone(ids), ClientIP: r.ClientIP, Country: e.country(r.ClientIP),
+		RecordID: r.ID, RecordIDs: slices.Clone(all), ClientIP: r.ClientIP, Country: e.country(r.ClientIP),
 		CreationTime: r.Time, Summary: summary, Evidence: evidence, Remediation: remediation,
 	})
 }

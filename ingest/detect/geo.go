@@ -55,3 +55,25 @@ func (g *GeoIP) Country(ip string) string {
 
 // Close releases the database.
 func (g *GeoIP) Close() error { return g.r.Close() }
+
+// geoLocation is the location part of a City record.
+type geoLocation struct {
+	Location struct {
+		Latitude  *float64 `maxminddb:"latitude"`
+		Longitude *float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
+}
+
+// Locate implements Locator: the coordinates of ip, from a City database (a Country
+// database has none, and ok is false).
+func (g *GeoIP) Locate(ip string) (lat, lon float64, ok bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return 0, 0, false
+	}
+	var rec geoLocation
+	if err := g.r.Lookup(a.Unmap()).Decode(&rec); err != nil || rec.Location.Latitude == nil || rec.Location.Longitude == nil {
+		return 0, 0, false
+	}
+	return *rec.Location.Latitude, *rec.Location.Longitude, true
+}
