@@ -10,7 +10,9 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/geoip"
 	"github.com/o365ingest/o365ingest/ingest/monitor"
+	"github.com/o365ingest/o365ingest/ingest/normalize"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 )
 
@@ -187,8 +189,19 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 		}
 		observer = mon
 	}
+	var geo normalize.Locator
+	if files := cfg.Ingest.GeoIPFiles(); len(files) > 0 {
+		// Opened once for the process (the files are read in place, not copied).
+		db, err := geoip.Open(files...)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "o365ingest: ingest.geoip_db:", err)
+			return nil, pipeline.Options{}, exitUsage
+		}
+		geo = db
+	}
 	return cfg, pipeline.Options{
 		Observer:           observer,
+		Geo:                geo,
 		Tenants:            ts,
 		Logger:             env.Logger,
 		Command:            command,

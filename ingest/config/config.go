@@ -214,6 +214,22 @@ type Ingest struct {
 	// config file. Default: ingest-alerts.json in $STATE_DIRECTORY (systemd's
 	// StateDirectory=) when set, else beside the config file.
 	AlertStateFile string `yaml:"alert_state_file" json:"alert_state_file"`
+	// GeoIPDB names the MaxMind (GeoLite2/GeoIP2 Country, City or ASN) or DB-IP
+	// .mmdb files that fill each record's client_country and client_asn at load;
+	// several files are separated by commas (a Country and an ASN database).
+	// "" (default) leaves both columns NULL.
+	GeoIPDB string `yaml:"geoip_db" json:"geoip_db"`
+}
+
+// GeoIPFiles returns the files GeoIPDB names (none when it is empty).
+func (in Ingest) GeoIPFiles() []string {
+	var out []string
+	for _, f := range strings.Split(in.GeoIPDB, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Log configures logging.

@@ -47,6 +47,7 @@ func (c *Config) expand(getenv func(string) string) []Problem {
 		str(fmt.Sprintf("detect.webhooks[%d].url", i), &c.Detect.Webhooks[i].URL)
 	}
 	str("detect.geoip_file", &c.Detect.GeoIPFile)
+	str("ingest.geoip_db", &c.Ingest.GeoIPDB)
 	return ps
 }
 

@@ -33,6 +33,15 @@ type Source struct {
 	ContentID string
 	// IngestedAt is when the pipeline stores the record.
 	IngestedAt time.Time
+	// Geo, when set, fills client_country and client_asn from client_ip (a GeoIP
+	// database, config ingest.geoip_db); without it they stay NULL.
+	Geo Locator
+}
+
+// Locator maps a normalized client address to its ISO 3166 country code ("" when
+// unknown) and autonomous system number (0 when unknown). *geoip.DB is one.
+type Locator interface {
+	Locate(ip string) (country string, asn int64)
 }
 
 // Error explains why a record cannot be stored; Reason names the field.
@@ -260,8 +269,26 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 	if notesAt >= 0 && len(notes) > 0 {
 		rec.Values[notesAt] = strings.Join(notes, "; ")
 	}
+	if src.Geo != nil {
+		if ip, ok := rec.Values[clientIPAt].(string); ok && ip != "" {
+			country, asn := src.Geo.Locate(ip)
+			if country != "" && countryAt >= 0 {
+				rec.Values[countryAt] = country
+			}
+			if asn != 0 && asnAt >= 0 {
+				rec.Values[asnAt] = asn
+			}
+		}
+	}
 	return rec, nil
 }
+
+// Where the geo columns are in schema.AuditRecord.
+var (
+	clientIPAt = schema.AuditRecord.ColumnIndex("client_ip")
+	countryAt  = schema.AuditRecord.ColumnIndex("client_country")
+	asnAt      = schema.AuditRecord.ColumnIndex("client_asn")
+)
 
 // recordID reads Id: a non-empty string, or a number rendered as its literal digits.
 func recordID(root *value) (string, error) {

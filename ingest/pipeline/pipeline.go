@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/normalize"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -92,6 +93,9 @@ type Options struct {
 	// goes through the ledger page by page and stops there; those load and the pass
 	// reports the unit incomplete.
 	MaxListed int
+	// Geo, when set, fills each record's client_country and client_asn from its
+	// client_ip (a *geoip.DB, config ingest.geoip_db).
+	Geo normalize.Locator
 	// ArchiveDir, when set, keeps every blob as received under
 	// <ArchiveDir>/<tenant>/<content type>/<yyyy-mm-dd>/<contentId>.json.gz.
 	ArchiveDir string

@@ -232,7 +232,7 @@ func (r *runner) unknown(ctx context.Context, tenantID string, listed []api.Cont
 func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog.Logger) (fetched, error) {
 	now := r.o.Now().UTC()
 	key, note := contentKey(b.ContentID)
-	src := normalize.Source{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key, IngestedAt: now}
+	src := normalize.Source{TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key, IngestedAt: now, Geo: r.o.Geo}
 	var arch *archiveFile
 	if r.o.ArchiveDir != "" {
 		kb := b
