@@ -83,6 +83,11 @@ type Index struct {
 	// Since is the migration version that adds the index to an existing table; 0 means
 	// it came with its table.
 	Since int
+	// Pattern makes the index serve prefix LIKE 'x%' too: on PostgreSQL it uses
+	// text_pattern_ops (a default btree cannot serve LIKE under a non-C collation).
+	Pattern bool
+	// Dialects limits the index to these dialects (empty: every dialect).
+	Dialects []string
 }
 
 // Table is one logical table.

@@ -167,6 +167,9 @@ var AuditRecord = Table{
 		{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 5},
 		{Name: "ix_audit_record_country_time", Columns: []string{"client_country", "creation_time"}, Since: 5},
 		{Name: "ix_audit_record_asn_time", Columns: []string{"client_asn", "creation_time"}, Since: 5},
+		// A network (client_ip LIKE '203.0.113.%'): MySQL, SQL Server and SQLite (GLOB)
+		// serve the prefix from ix_audit_record_ip; PostgreSQL needs a pattern index.
+		{Name: "ix_audit_record_ip_prefix", Columns: []string{"client_ip"}, Since: 5, Pattern: true, Dialects: []string{"postgres"}},
 	},
 }
 

@@ -30,6 +30,7 @@ CREATE INDEX IF NOT EXISTS "ix_audit_record_target_time" ON "audit_record" ("tar
 CREATE INDEX IF NOT EXISTS "ix_audit_record_site" ON "audit_record" USING hash ("site_url");
 CREATE INDEX IF NOT EXISTS "ix_audit_record_country_time" ON "audit_record" ("client_country", "creation_time");
 CREATE INDEX IF NOT EXISTS "ix_audit_record_asn_time" ON "audit_record" ("client_asn", "creation_time");
+CREATE INDEX IF NOT EXISTS "ix_audit_record_ip_prefix" ON "audit_record" ("client_ip" text_pattern_ops);
 
 ALTER TABLE "alert"
     ALTER COLUMN "user_id" TYPE citext;
@@ -199,6 +200,7 @@ DROP VIEW IF EXISTS v_signin;
 
 ALTER TABLE "alert"
     ALTER COLUMN "user_id" TYPE text;
+DROP INDEX IF EXISTS "ix_audit_record_ip_prefix";
 DROP INDEX IF EXISTS "ix_audit_record_asn_time";
 DROP INDEX IF EXISTS "ix_audit_record_country_time";
 DROP INDEX IF EXISTS "ix_audit_record_site";

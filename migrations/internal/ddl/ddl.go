@@ -276,6 +276,9 @@ func createIndex(d string, t *schema.Table, ix schema.Index, ifNotExists bool) (
 				return "", fmt.Errorf("index %s: no column %s", ix.Name, name)
 			}
 			cols[i] = q(name)
+			if ix.Pattern && d == Postgres {
+				cols[i] += " text_pattern_ops"
+			}
 			if c.Type == schema.Text || c.Type == schema.JSON {
 				hasText = true
 				if d == SQLServer {

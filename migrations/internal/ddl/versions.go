@@ -117,6 +117,11 @@ func (s Source) Validate() error {
 			if err := since(what, ix.Since); err != nil {
 				return err
 			}
+			for _, d := range ix.Dialects {
+				if !slices.Contains(Dialects, d) {
+					return fmt.Errorf("%s: unknown dialect %q", what, d)
+				}
+			}
 			at := max(ix.Since, t.Created())
 			for _, name := range ix.Columns {
 				c, ok := t.Column(name)
@@ -174,6 +179,18 @@ func tableAt(t *schema.Table, v int) *schema.Table {
 	return &out
 }
 
+// forDialect returns t without the indexes that are not for dialect d.
+func forDialect(d string, t *schema.Table) *schema.Table {
+	out := *t
+	out.Indexes = nil
+	for _, ix := range t.Indexes {
+		if len(ix.Dialects) == 0 || slices.Contains(ix.Dialects, d) {
+			out.Indexes = append(out.Indexes, ix)
+		}
+	}
+	return &out
+}
+
 // change is what one version does to one existing table.
 type change struct {
 	before, after *schema.Table // the table at the version before and at the version
@@ -213,6 +230,7 @@ func (s Source) Render(d string, v int) (string, error) {
 	var changes []change
 	usesFold, folds := false, false
 	for _, t := range s.Tables {
+		t = forDialect(d, t)
 		if t.Created() == v {
 			created = append(created, t)
 			for _, c := range tableAt(t, v).Columns {
