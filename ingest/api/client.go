@@ -108,8 +108,8 @@ type Config struct {
 	// IdleTimeout cuts an attempt whose answer sends no byte for so long (it is
 	// retried); default 60s.
 	IdleTimeout time.Duration
-	// BlobTimeout is the deadline of one blob download attempt; a blob whose
-	// attempts time out gets two of them; default 2m.
+	// BlobTimeout is the deadline of one blob download attempt (and of any other
+	// call's attempt); a call whose attempts time out gets two of them; default 2m.
 	BlobTimeout time.Duration
 	// MaxListingPages bounds the pages of one listing window; default 10000.
 	MaxListingPages int
@@ -370,8 +370,8 @@ type request struct {
 	// 404 is not the service saying the blob is gone, AF20050/AF20051 are).
 	retryNotFound bool
 	attrs         []slog.Attr // content_type, blob…
-	// timeout is the deadline of each attempt (0: none); a request whose attempts
-	// time out is tried blobTimeoutTries times in all.
+	// timeout is the deadline of each attempt (0: Config.BlobTimeout); a request
+	// whose attempts time out is tried blobTimeoutTries times in all.
 	timeout time.Duration
 }
 
@@ -387,10 +387,15 @@ func (r *retryBody) Unwrap() error { return r.err }
 //
 // Each attempt has its own context, cut when r.timeout passes or the answer sends no
 // byte for Config.IdleTimeout: whatever then fails is retried as a stallError
-// (ErrTimeout), at most blobTimeoutTries times when r.timeout is set.
+// (ErrTimeout), blobTimeoutTries tries in all.
 func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) error) error {
 	cleanURL := stripQuery(r.url)
 	authRetries, stalls := 0, 0
+	timeout := r.timeout
+	if timeout <= 0 {
+		// Listings and subscriptions: bounded by the same deadline as a blob.
+		timeout = c.cfg.BlobTimeout
+	}
 	var last error
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
@@ -406,7 +411,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 		if r.body != nil {
 			body = bytes.NewReader(r.body)
 		}
-		a := newAttempt(ctx, r.timeout, r.what)
+		a := newAttempt(ctx, timeout, r.what)
 		defer a.release() // at most MaxRetries+3 attempts are held until do returns
 		stalled := func() error {
 			if se := a.stalled(); se != nil && ctx.Err() == nil {
@@ -519,7 +524,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 				last = se
 			}
 		}
-		if IsTimeout(last) && r.timeout > 0 {
+		if IsTimeout(last) {
 			if stalls++; stalls >= blobTimeoutTries {
 				return fmt.Errorf("api: %s: giving up after %d tries that timed out: %w", r.what, stalls, last)
 			}

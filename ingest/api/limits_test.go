@@ -180,6 +180,27 @@ func TestStalledAnswers(t *testing.T) {
 			t.Errorf("took %s", d)
 		}
 	})
+	t.Run("a trickled listing page is cut at blob_timeout too", func(t *testing.T) {
+		var n atomic.Int32
+		srv := fake(t, func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			io.WriteString(w, `[`)
+			for {
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+					io.WriteString(w, ` `)
+				}
+			}
+		})
+		c := client(t, srv.URL, func(c *api.Config) { c.BlobTimeout, c.MaxRetries = 300*time.Millisecond, 8 })
+		_, err := c.ListContent(context.Background(), "Audit.General", time.Now().Add(-time.Hour), time.Now())
+		if !api.IsTimeout(err) || n.Load() != 2 {
+			t.Fatalf("err %v after %d requests; want a timeout after 2", err, n.Load())
+		}
+	})
 	t.Run("a trickled body is cut at blob_timeout and given two tries in all", func(t *testing.T) {
 		var n atomic.Int32
 		srv := fake(t, func(w http.ResponseWriter, r *http.Request) {

@@ -198,8 +198,8 @@ type Ingest struct {
 	// IdleTimeout cuts an answer that sends no byte for so long (it is retried):
 	// 1s to 1h, default 60s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
-	// BlobTimeout is the deadline of one blob download; a blob that times out
-	// gets two tries per run: 1s to 24h, default 2m.
+	// BlobTimeout is the deadline of one blob download (and of any other API
+	// call); a blob that times out gets two tries per run: 1s to 24h, default 2m.
 	BlobTimeout Duration `yaml:"blob_timeout" json:"blob_timeout"`
 	// MaxListingPages bounds the pages of one listing window: 1 to 1000000,
 	// default 10000.
