@@ -67,6 +67,9 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	if alerter != nil {
 		opts.Observer = appendObserver(opts.Observer, alerter)
 	}
+	if mon != nil {
+		seedLag(ctx, env, mon, s, cfg)
+	}
 	if mon != nil && addr != "" {
 		stop, err := serveMonitor(env, mon, addr)
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/monitor"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
+	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // printError prints one error on stderr: a JSON log line with --log-format json (so
@@ -142,6 +144,25 @@ func appendObserver(o pipeline.Observer, more pipeline.Observer) pipeline.Observ
 		return more
 	}
 	return pipeline.Observers{o, more}
+}
+
+// seedLag tells the monitor the newest blob each unit has loaded, from the ledger of
+// the last 8 days (the API keeps 7), so the lag is right from the first scrape.
+func seedLag(ctx context.Context, env *Env, mon *monitor.Monitor, s sink.Sink, cfg *config.Config) {
+	names := map[string]string{}
+	for _, t := range cfg.Tenants {
+		names[t.TenantID] = t.Name
+	}
+	entries, err := s.Handle().Ledger(ctx, time.Now().UTC().Add(-8*24*time.Hour))
+	if err != nil {
+		env.Logger.Warn("reading the ledger for the lag metric; it starts with the next load", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if name, ok := names[e.TenantID]; ok && e.Status == schema.BlobLoaded && !e.Created.IsZero() {
+			mon.SeedNewest(name, e.ContentType, e.Created)
+		}
+	}
 }
 
 // serveMonitor serves /metrics and /healthz on addr until stop is called.

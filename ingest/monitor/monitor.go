@@ -112,6 +112,19 @@ func (m *Monitor) Expect(tenant string, contentTypes ...string) {
 	m.apiThrottled.WithLabelValues(tenant)
 }
 
+// SeedNewest sets the newest contentCreated loaded for a unit, from the ledger at
+// the start, so the lag is known (and keeps growing while nothing new arrives) from
+// the first scrape after a restart, not only after the next load.
+// Units not declared with Expect are ignored (the ledger holds tenants and content
+// types this service does not run).
+func (m *Monitor) SeedNewest(tenant, contentType string, newest time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.units[unitKey{tenant, contentType}]; ok && newest.After(s.newest) {
+		s.newest = newest
+	}
+}
+
 // Observe implements pipeline.Observer.
 func (m *Monitor) Observe(e pipeline.Event) {
 	l := prometheus.Labels{"tenant": e.Tenant, "content_type": e.ContentType}
@@ -263,7 +276,7 @@ var (
 	lastSuccessDesc = prometheus.NewDesc(namespace+"_last_success_timestamp_seconds",
 		"Unix time of the end of the unit's last successful pass (absent before the first).", unitLabels, nil)
 	lagDesc = prometheus.NewDesc(namespace+"_lag_seconds",
-		"Now minus the newest contentCreated loaded since the start (absent before the first load).", unitLabels, nil)
+		"Now minus the newest contentCreated loaded (from the ledger at the start, then from each load; absent while none is known).", unitLabels, nil)
 	healthyDesc = prometheus.NewDesc(namespace+"_unit_healthy",
 		"1 while /healthz counts the unit healthy, else 0.", unitLabels, nil)
 )

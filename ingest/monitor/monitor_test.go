@@ -196,3 +196,19 @@ func TestIngestAlertsOncePerCauseAcrossRestarts(t *testing.T) {
 		}
 	})
 }
+
+func TestLagIsSeededFromTheLedgerForExpectedUnitsOnly(t *testing.T) {
+	c := &clock{time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	m := New(time.Minute, c.now)
+	m.Expect("contoso", "Audit.Exchange")
+	m.SeedNewest("contoso", "Audit.Exchange", c.t.Add(-3*time.Hour))
+	m.SeedNewest("contoso", "Audit.Exchange", c.t.Add(-5*time.Hour)) // older: ignored
+	m.SeedNewest("fabrikam", "Audit.General", c.t.Add(-time.Hour))   // not run here
+	_, body := get(t, m.Handler(), "/metrics")
+	if !strings.Contains(body, `o365ingest_lag_seconds{content_type="Audit.Exchange",tenant="contoso"} 10800`) || strings.Contains(body, "fabrikam") {
+		t.Errorf("lag after seeding:\n%s", body)
+	}
+	if code, _ := get(t, m.Handler(), "/healthz"); code != 200 {
+		t.Errorf("seeding made the health %d", code)
+	}
+}
