@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +55,33 @@ func TestDoctorExitsTwoOnAConfigError(t *testing.T) {
 	os.WriteFile(empty, []byte("sink:\n  dsn: "+filepath.Join(dir, "x.db")+"\n"), 0o600)
 	if code, out := runCLI(t, "--config", empty, "doctor"); code != exitUsage || !strings.Contains(out, "at least one tenant") {
 		t.Errorf("doctor with no tenant exited %d:\n%s", code, out)
+	}
+}
+
+func TestDoctorGivesUpOnAHangingEndpointWithin15s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 15 s")
+	}
+	released := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-released:
+		}
+	}))
+	defer hang.Close()
+	defer close(released)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "o365ingest.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("tenants:\n  - name: contoso\n    tenant_id: 7b1f4c2e-3a9d-4e61-b0c8-2f5d9a6e1c47\n    client_id: 2c9e4a51-8d3f-4b7a-9e61-0f5d3c2b1a90\n    client_secret: x\n    api_url: %s\n    login_url: %s\nsink:\n  dsn: %s\n",
+		hang.URL, hang.URL, filepath.Join(dir, "o365.db"))), 0o600)
+	start := time.Now()
+	code, out := runCLI(t, "--config", cfg, "doctor")
+	took := time.Since(start)
+	if code != exitFailure || !strings.Contains(out, "FAIL  tenant contoso: token") || !strings.Contains(out, "no answer within 15s") {
+		t.Errorf("doctor against a login endpoint that never answers exited %d after %s:\n%s", code, took, out)
+	}
+	if took > 20*time.Second {
+		t.Errorf("doctor took %s, want about 15 s", took)
 	}
 }
