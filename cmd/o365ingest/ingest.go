@@ -152,7 +152,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	}
 	s, err := sf.open(ctx, env, cfg)
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		printError(env, err)
 		return exitFailure
 	}
 	defer s.Close()
@@ -173,7 +173,7 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 		err = cfg.ValidateForIngest()
 	}
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		printError(env, err)
 		return nil, pipeline.Options{}, exitUsage
 	}
 	var hooks []clientHook
@@ -182,7 +182,7 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 	}
 	ts, err := pipelineTenants(cfg, only, env.Logger, hooks...)
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "o365ingest:", err)
+		printError(env, err)
 		return nil, pipeline.Options{}, exitUsage
 	}
 	var observer pipeline.Observer
@@ -197,7 +197,7 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 		// Opened once for the process (the files are read in place, not copied).
 		db, err := geoip.Open(files...)
 		if err != nil {
-			fmt.Fprintln(env.Stderr, "o365ingest: ingest.geoip_db:", err)
+			printError(env, fmt.Errorf("ingest.geoip_db: %w", err))
 			return nil, pipeline.Options{}, exitUsage
 		}
 		geo = db

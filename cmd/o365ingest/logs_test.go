@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,17 @@ func TestAuthenticationFailureIsReportedOnce(t *testing.T) {
 	json.Unmarshal([]byte(stdout), &sum)
 	if code != exitFailure || sum.NothingLoaded == "" || sum.Missing || strings.Count(stderr, "hint:") != 1 {
 		t.Errorf("json: exit %d, summary %s, stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+func TestConfigErrorsAreJSONWithJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	if err := os.WriteFile(bad, []byte("tenants:\n  - name: contoso\n    tenant_id: not-a-guid\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runSplit(t, "--config", bad, "--log-format", "json", "run")
+	if code != exitUsage || stdout != "" || checkJSONLines(t, "stderr", stderr) != 1 || !strings.Contains(stderr, "tenant_id") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }
