@@ -32,7 +32,8 @@ var (
 		"Remove-MalwareFilterPolicy", "Remove-MalwareFilterRule", "Disable-MalwareFilterRule",
 		"Remove-AntiPhishPolicy", "Remove-AntiPhishRule", "Disable-AntiPhishRule",
 		"Remove-DlpPolicy", "Remove-DlpCompliancePolicy", "Remove-DlpComplianceRule", "Set-DlpCompliancePolicy", "Set-DlpComplianceRule",
-		"Disable-ATPProtectionPolicyRule", "Set-AtpPolicyForO365",
+		"Disable-ATPProtectionPolicyRule", "Set-AtpPolicyForO365", "Set-AntiPhishPolicy", "Set-MalwareFilterPolicy",
+		"Set-MalwareFilterRule", "Set-SafeLinksRule", "Set-SafeAttachmentRule", "Set-AntiPhishRule",
 	}
 )
 
@@ -227,8 +228,9 @@ func (e *evaluation) appCredential(recs []*record) {
 				added = append(added, m[1])
 			}
 		}
-		if r.Operation != "Add service principal credentials." && len(added) == 0 {
-			continue // a removal or an unrelated update
+		hasKeys := keyIDRE.MatchString(newV) || keyIDRE.MatchString(oldV)
+		if r.Operation != "Add service principal credentials." && len(added) == 0 && hasKeys {
+			continue // a removal: no key the record shows is new
 		}
 		app := r.targetName()
 		id := r.objectGUID()
@@ -460,7 +462,7 @@ func (e *evaluation) conditionalAccess(recs []*record) {
 		}
 		names, newV, oldV := r.modifiedText()
 		generic := r.Operation == "Delete policy." || r.Operation == "Update policy."
-		if generic && !strings.Contains(names+newV+oldV+strings.ToLower(r.targetName()), "conditionalaccess") {
+		if generic && !strings.Contains(names+newV+oldV+strings.ToLower(r.targetName())+strings.ToLower(r.raw), "conditionalaccess") && !strings.Contains(strings.ToLower(r.raw), "conditional access") {
 			continue
 		}
 		policy := firstNonEmpty(r.targetName(), r.ObjectID)
@@ -534,6 +536,10 @@ func (e *evaluation) federation(recs []*record) {
 		if r.Operation == "Set domain authentication." && strings.Contains(newV, "managed") && !strings.Contains(newV, "federated") {
 			continue // back to cloud authentication
 		}
+		names, _, _ := r.modifiedText()
+		if strings.HasPrefix(strings.ToLower(r.UserID), "sync_") && strings.Contains(names, "signingcertificate") && !strings.Contains(names, "issueruri") && !strings.Contains(names, "passivesigninuri") {
+			continue // AD FS rolling its own signing certificate through Entra Connect
+		}
 		domain := firstNonEmpty(r.params()["domainname"], r.targetName(), r.ObjectID)
 		ev := map[string]string{"operation": r.Operation, "domain": domain, "new": newV, "old": oldV}
 		e.emit(r, RuleDomainFederationChanged, fmt.Sprintf("%s changed how the domain %s authenticates (%s): a federation trust lets its issuer sign in as any user of the domain.", r.UserID, domain, strings.TrimSuffix(r.Operation, ".")), ev, []string{
@@ -591,6 +597,30 @@ func (e *evaluation) auditDisabled(recs []*record) {
 	}
 }
 
+// weakens reports whether a Set- cmdlet's parameters turn a protection off: an
+// Enable*/Enabled/IsEnabled parameter false, Disabled true, Mode or State Disable(d).
+func weakens(p map[string]string) bool {
+	for k, v := range p {
+		switch {
+		case strings.Contains(k, "notification") || strings.Contains(k, "notify"):
+			// who is told, not what is protected
+		case strings.HasPrefix(k, "enable") || k == "isenabled" || k == "enabled":
+			if isFalse(v) {
+				return true
+			}
+		case k == "disabled":
+			if isTrue(v) {
+				return true
+			}
+		case k == "mode" || k == "state":
+			if l := strings.ToLower(v); l == "disable" || l == "disabled" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // paramText lists a cmdlet's parameters as -Name Value.
 func paramText(r *record) string {
 	var out []string
@@ -610,27 +640,8 @@ func (e *evaluation) securityPolicy(recs []*record) {
 		p := r.params()
 		id := firstNonEmpty(p["identity"], p["name"], r.ObjectID)
 		op := r.Operation
-		switch op {
-		case "Set-SafeLinksPolicy":
-			if !isFalse(p["enablesafelinksforemail"]) && !isFalse(p["isenabled"]) && !isFalse(p["enablesafelinksforteams"]) && !isFalse(p["enablesafelinksforoffice"]) {
-				continue
-			}
-		case "Set-SafeAttachmentPolicy":
-			if !isFalse(p["enable"]) {
-				continue
-			}
-		case "Set-DlpCompliancePolicy":
-			if !strings.EqualFold(p["mode"], "Disable") && !isFalse(p["enabled"]) {
-				continue
-			}
-		case "Set-DlpComplianceRule":
-			if !isTrue(p["disabled"]) {
-				continue
-			}
-		case "Set-AtpPolicyForO365":
-			if !isFalse(p["enableatpforspoteamsodb"]) && !isFalse(p["enablesafedocs"]) {
-				continue
-			}
+		if strings.HasPrefix(op, "Set-") && !weakens(p) {
+			continue
 		}
 		verb := "disabled"
 		if strings.HasPrefix(op, "Remove-") {

@@ -16,7 +16,7 @@ var (
 	deleteOps     = []string{"FileDeleted", "FileRecycled", "FileDeletedFirstStageRecycleBin", "FileDeletedSecondStageRecycleBin", "FolderDeleted", "FolderRecycled", "HardDelete", "SoftDelete"}
 	mailAccessOps = []string{"MailItemsAccessed"}
 	ediscoveryOps = []string{"New-ComplianceSearch", "Set-ComplianceSearch", "New-ComplianceSearchAction", "SearchCreated", "SearchExported", "SearchExportDownloaded", "ViewedSearchExported"}
-	siteAdminOps  = []string{"SiteCollectionAdminAdded"}
+	siteAdminOps  = []string{"SiteCollectionAdminAdded", "SiteCollectionCreated"}
 	teamMemberOps = []string{"MemberAdded"}
 )
 
@@ -227,9 +227,27 @@ func (e *evaluation) ediscovery(recs []*record) {
 	}
 }
 
+// oneDriveOf returns the path of a user's own OneDrive site: /personal/megan_bowen_contoso_com.
+func oneDriveOf(upn string) string {
+	return "/personal/" + strings.NewReplacer(".", "_", "@", "_").Replace(strings.ToLower(upn))
+}
+
 func (e *evaluation) siteAdmin(recs []*record) {
+	created := map[string]*record{} // site URL -> its creation
 	for _, r := range recs {
+		site := strings.TrimSuffix(strings.ToLower(firstNonEmpty(r.SiteURL, siteOf(r.ObjectID))), "/")
+		if r.Operation == "SiteCollectionCreated" {
+			created[site] = r
+			continue
+		}
 		if !r.succeeded() || r.isService() {
+			continue
+		}
+		// The owner setting up a site they have just created, or their own OneDrive.
+		if c := created[site]; c != nil && strings.EqualFold(c.UserID, r.UserID) && r.Time.Sub(c.Time) < 24*time.Hour {
+			continue
+		}
+		if strings.Contains(site+"/", oneDriveOf(r.UserID)+"/") {
 			continue
 		}
 		var doc struct {
@@ -243,7 +261,7 @@ func (e *evaluation) siteAdmin(recs []*record) {
 				added = m.NewValue
 			}
 		}
-		site := firstNonEmpty(r.SiteURL, siteOf(r.ObjectID))
+		site = strings.TrimSuffix(firstNonEmpty(r.SiteURL, siteOf(r.ObjectID)), "/")
 		e.emit(r, RuleSiteAdminAdded, fmt.Sprintf("%s made %s a site collection administrator of %s (full control of every file).", r.UserID, firstNonEmpty(added, "someone"), site),
 			map[string]string{"site": site, "added_admin": added}, []string{
 				fmt.Sprintf("Get-SPOUser -Site %s -Limit All | Where-Object { $_.IsSiteAdmin }", psQuote(site)),

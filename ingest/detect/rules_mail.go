@@ -542,6 +542,8 @@ func loadContacts(ctx context.Context, h sink.Handle, to time.Time) (map[string]
 		for _, k := range []string{"name", "alias", "displayname", "identity", "primarysmtpaddress"} {
 			if v := contactName(p[k]); v != "" {
 				out[r.TenantID][v] = addrs[0]
+				// Exchange derives an alias from the name without its spaces.
+				out[r.TenantID][strings.ReplaceAll(v, " ", "")] = addrs[0]
 			}
 		}
 		if v := contactName(r.ObjectID); v != "" {

@@ -479,6 +479,76 @@ func moreCases() []ruleCase {
 	}
 	add(ruleCase{name: "sixty downloads say sixty", records: dl, want: []string{"download_burst:" + idOf(dl[49])}, check: both(evidenceIs("count", "60"), summaryHas("60 files"))})
 
+	// Look-alikes and variants added with the second round.
+	var typoNat []string
+	for i := range 6 {
+		u := fmt.Sprintf("user%d@contoso.example", i)
+		at := day.Add(time.Duration(i) * 5 * time.Minute)
+		typoNat = append(typoNat, signin(nextID("typo"), at, u, "198.51.100.97", false), signin(nextID("typo"), at.Add(time.Minute), u, "198.51.100.97", true))
+	}
+	add(ruleCase{name: "six users behind one NAT mistyping and then signing in are no spray", records: typoNat, rule: "signin_spray"})
+	var cracked []string
+	for i := range 6 {
+		cracked = append(cracked, signin(nextID("crack"), day.Add(time.Duration(i)*time.Minute), fmt.Sprintf("user%d@contoso.example", i), "203.0.113.77", false))
+	}
+	cracked = append(cracked, signin(nextID("crack"), day.Add(90*time.Minute), "user3@contoso.example", "203.0.113.77", true))
+	add(ruleCase{name: "a spray whose guess worked for one account names it", records: cracked, want: []string{"signin_spray:" + idOf(cracked[4])},
+		check: evidenceIs("signed_in_after_failing", "user3@contoso.example")})
+	id, r = rec("cred", func(id string) string {
+		return aad(id, day, alex, "Update application – Certificates and secrets management ", "Success", "Application_cccccccc-1111-2222-3333-444455556666", nil)
+	})
+	add(ruleCase{name: "a credential update with no key details fires", records: []string{r}, want: []string{"app_credential_added:" + id}})
+	_, r = rec("fed", func(id string) string {
+		return aad(id, day, "Sync_ADC01_1a2b3c@contoso.onmicrosoft.com", "Set federation settings on domain.", "Success", "contoso.example", map[string]any{
+			"ModifiedProperties": mod("SigningCertificate", "MIIC2...new", "MIIC2...old", "NextSigningCertificate", "", "MIIC2...new")})
+	})
+	add(ruleCase{name: "AD FS rolling its signing certificate through Entra Connect does not fire", records: []string{r}, rule: "domain_federation_changed"})
+	id, r = rec("fed", func(id string) string {
+		return aad(id, day, alex, "Set federation settings on domain.", "Success", "contoso.example", map[string]any{
+			"ModifiedProperties": mod("IssuerUri", "http://any.sts.example/adfs/services/trust", "http://adfs.contoso.example/adfs/services/trust")})
+	})
+	add(ruleCase{name: "a domain's federation issuer changed fires", records: []string{r}, want: []string{"domain_federation_changed:" + id}})
+	_, r = rec("sec", func(id string) string {
+		return exo(id, day, alex, "192.0.2.10", "Set-MalwareFilterPolicy", "Identity", "Default", "EnableInternalSenderAdminNotifications", "False")
+	})
+	add(ruleCase{name: "turning off an anti-malware notification does not fire", records: []string{r}, rule: "security_policy_disabled"})
+	id, r = rec("sec", func(id string) string {
+		return exo(id, day, alex, "203.0.113.66", "Set-AntiPhishPolicy", "Identity", "Office365 AntiPhish Default", "Enabled", "False")
+	})
+	add(ruleCase{name: "an anti-phishing policy switched off fires", records: []string{r}, want: []string{"security_policy_disabled:" + id}})
+	siteRec := func(id string, at time.Time, user, op, site string) string {
+		return marshal(map[string]any{"Id": id, "CreationTime": ts(at), "Operation": op, "RecordType": 6, "UserType": 0,
+			"Workload": "SharePoint", "UserId": user, "ClientIP": "192.0.2.10", "ObjectId": site, "SiteUrl": site + "/", "TargetUserOrGroupName": alex, "EventSource": "SharePoint"})
+	}
+	made := siteRec(nextID("site"), day, megan, "SiteCollectionCreated", "https://contoso.sharepoint.com/sites/Project")
+	_, r = rec("site", func(id string) string {
+		return siteRec(id, day.Add(10*time.Minute), megan, "SiteCollectionAdminAdded", "https://contoso.sharepoint.com/sites/Project")
+	})
+	add(ruleCase{name: "a site's creator adding a co-admin does not fire", records: []string{made, r}, rule: "site_admin_added"})
+	_, r = rec("site", func(id string) string {
+		return siteRec(id, day, megan, "SiteCollectionAdminAdded", "https://contoso-my.sharepoint.com/personal/megan_bowen_contoso_example")
+	})
+	add(ruleCase{name: "a user adding an admin to their own OneDrive does not fire", records: []string{r}, rule: "site_admin_added"})
+	id, r = rec("site", func(id string) string {
+		return siteRec(id, day, alex, "SiteCollectionAdminAdded", "https://contoso-my.sharepoint.com/personal/megan_bowen_contoso_example")
+	})
+	add(ruleCase{name: "an admin adding an account to another user's OneDrive fires", records: []string{r}, want: []string{"site_admin_added:" + id}})
+	id, r = rec("ca", func(id string) string {
+		return aad(id, day, alex, "Delete policy.", "Success", "12345678-1111-2222-3333-444455556666", map[string]any{
+			"Target":             []map[string]any{{"ID": "12345678-1111-2222-3333-444455556666", "Type": 2}, {"ID": "Block legacy authentication", "Type": 1}},
+			"ExtendedProperties": nv("additionalDetails", `{"PolicyType":"Conditional Access"}`)})
+	})
+	add(ruleCase{name: "a Conditional Access policy deleted as Delete policy. fires", records: []string{r}, want: []string{"conditional_access_changed:" + id}})
+	_, r = rec("ca", func(id string) string {
+		return aad(id, day, alex, "Delete policy.", "Success", "12345678-1111-2222-3333-444455556699", map[string]any{
+			"Target": []map[string]any{{"ID": "Token lifetime 8h", "Type": 1}}, "ExtendedProperties": nv("additionalDetails", `{"PolicyType":"TokenLifetimePolicy"}`)})
+	})
+	add(ruleCase{name: "a token lifetime policy deleted does not fire", records: []string{r}, rule: "conditional_access_changed"})
+	id, r = rec("mbx", func(id string) string {
+		return exo(id, day, alex, "203.0.113.66", "Set-Mailbox", "Identity", "megan.bowen", "ForwardingAddress", "BackupArchive")
+	})
+	add(ruleCase{name: "forwarding to a contact by the alias Exchange derived from its name fires", records: []string{contact, r}, want: []string{"mailbox_forward_external:" + id}})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})

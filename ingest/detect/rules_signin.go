@@ -190,11 +190,60 @@ func distinctUsers(recs []*record) []string {
 	return out
 }
 
+// typos returns the failed sign-ins that the same user followed, from the same source
+// within window, with a successful one: a mistyped password behind a shared address,
+// not a spray's victim. (A sprayed account whose password was guessed also signs in
+// afterwards; the other victims still make the spray, and the alert names the
+// accounts that signed in, see signedInAfter.)
+func typos(recs []*record, window time.Duration) map[*record]bool {
+	out := map[*record]bool{}
+	pending := map[string][]*record{}
+	for _, r := range recs {
+		if r.ClientIP == "" || r.UserID == "" {
+			continue
+		}
+		k := r.TenantID + "\x00" + source(r.ClientIP) + "\x00" + strings.ToLower(r.UserID)
+		switch {
+		case r.credentialFailure():
+			pending[k] = append(pending[k], r)
+		case r.signedIn():
+			for _, f := range pending[k] {
+				if r.Time.Sub(f.Time) < window {
+					out[f] = true
+				}
+			}
+			delete(pending, k)
+		}
+	}
+	return out
+}
+
+// signedInAfter lists the users of an episode's failures who then signed in
+// successfully from the same source.
+func signedInAfter(recs []*record, failures []*record) []string {
+	if len(failures) == 0 {
+		return nil
+	}
+	src, first := source(failures[0].ClientIP), failures[0].Time
+	failed := map[string]bool{}
+	for _, f := range failures {
+		failed[strings.ToLower(f.UserID)] = true
+	}
+	var out []string
+	for _, r := range recs {
+		if r.signedIn() && !r.Time.Before(first) && source(r.ClientIP) == src && failed[strings.ToLower(r.UserID)] && !slices.Contains(out, r.UserID) {
+			out = append(out, r.UserID)
+		}
+	}
+	return out
+}
+
 func (e *evaluation) spray(recs []*record) {
 	window := time.Duration(e.th.SprayWindowMinutes) * time.Minute
+	typo := typos(recs, window)
 	e.episodes(recs, RuleSigninSpray, window,
 		func(r *record) string {
-			if !r.credentialFailure() || r.ClientIP == "" {
+			if !r.credentialFailure() || r.ClientIP == "" || typo[r] {
 				return ""
 			}
 			return r.TenantID + "\x00" + source(r.ClientIP)
@@ -214,7 +263,8 @@ func (e *evaluation) spray(recs []*record) {
 				from = src + " (" + plural(len(ips), "address", "addresses") + ")"
 			}
 			ev := map[string]string{"failures": strconv.Itoa(len(all)), "users": strings.Join(users, ", "), "user_count": strconv.Itoa(len(users)),
-				"source": src, "addresses": strings.Join(ips, ", "), "error_numbers": errorNumbers(all)}
+				"source": src, "addresses": strings.Join(ips, ", "), "error_numbers": errorNumbers(all),
+				"signed_in_after_failing": strings.Join(signedInAfter(recs, all), ", ")}
 			rem := []string{}
 			for _, ip := range ips {
 				rem = append(rem, fmt.Sprintf("Get-MgAuditLogSignIn -Filter %s -All | Group-Object UserPrincipalName | Sort-Object Count -Descending", odataEq("ipAddress", ip)))
