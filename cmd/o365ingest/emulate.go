@@ -36,11 +36,12 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued access tokens")
 	publishEvery := fs.Duration("publish-interval", time.Minute, "publish new records at the records-per-day pace on this tick (0: off)")
 	blobEvery := fs.Duration("blob-interval", 30*time.Minute, "one blob per content type per interval of synthetic history")
+	quirks := fs.String("quirks", "", "comma-separated behaviours of the real service to reproduce: dlp-permission, strict-window, start-throttle, python-repr-errors, af10001-401, foreign-content-uri, transient-404, blob-paging, redirect-login, or all")
 	rateLimit := fs.Int("rate-limit", 2000, "per-tenant requests per minute before AF429, as the real API's quota (-1: no quota)")
 	var graphWithhold listFlag
 	fs.Var(&graphWithhold, "graph-withhold", "Microsoft Graph application permissions the emulated app lacks (comma-separated, e.g. User.RevokeSessions.All): calls needing one are answered 403 in Graph's error shape")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth, POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack, GET /_emulator/graph-calls.\nMicrosoft Graph endpoints for remediation under /v1.0 (set graph_url to the base URL).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: o365ingest emulate [flags]\n\nServe an emulator of the Office 365 Management Activity API (login and API on one host).\nTest hooks: GET /_emulator/truth[?contentType=X], POST /_emulator/publish {\"records\":N,\"late\":0.3}, GET /_emulator/expired, GET /_emulator/attack.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -65,8 +66,14 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "emulate: --throttle-status must be 403 or 429")
 		return 2
 	}
+	q, err := emulator.ParseQuirks(*quirks)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "emulate: --quirks: %v\n", err)
+		return 2
+	}
 	emu, err := emulator.New(emulator.Options{
-		Seed: *seed, TenantID: *tenantID, ClientID: *clientID, ClientSecret: *clientSecret,
+		Quirks: q,
+		Seed:   *seed, TenantID: *tenantID, ClientID: *clientID, ClientSecret: *clientSecret,
 		RecordsPerDay: *perDay, Days: *days, PageSize: *pageSize, BlobInterval: *blobEvery, RateLimit: *rateLimit,
 		Latency: *latency, ThrottleRate: *throttleRate, ThrottleStatus: *throttleStatus, RetryAfter: *retryAfter,
 		ErrorRate: *errorRate, DuplicateRate: *duplicateRate, LateRate: *lateRate, TruncateRate: *truncateRate,
@@ -83,7 +90,11 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		return 1
 	}
 	defer emu.Close()
-	fmt.Fprintf(env.Stdout, "tenant_id: %s\nclient_id: %s\nclient_secret: %s\nbase_url: %s\n\n", emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base)
+	fmt.Fprintf(env.Stdout, "tenant_id: %s\nclient_id: %s\nclient_secret: %s\nbase_url: %s\n", emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base)
+	if len(q) > 0 {
+		fmt.Fprintf(env.Stdout, "quirks: %s\n", q)
+	}
+	fmt.Fprintln(env.Stdout)
 	fmt.Fprintf(env.Stdout, "# config.yaml tenant snippet:\ntenants:\n  - name: emulator\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    api_url: %s\n    login_url: %s\n    graph_url: %s\n",
 		emu.TenantID(), emu.ClientID(), emu.ClientSecret(), base, base, base)
 	<-ctx.Done()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -269,7 +270,13 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, progressMode 
 		return exitInterrupted
 	case sum.BlobsFailed > 0 || sum.BlobsExpired > 0:
 		return exitIncomplete
-	case len(sum.Errors) > 0 || code != 0:
+	case code != 0:
+		return exitFailure
+	case len(sum.Errors) > 0 && sum.UnitsOK > 0:
+		// Some units failed (a permission the app lacks, the start limit) while
+		// the others loaded: data is known missing, not a failed run.
+		return exitIncomplete
+	case len(sum.Errors) > 0:
 		return exitFailure
 	}
 	return exitOK
@@ -288,6 +295,16 @@ func printSummary(w io.Writer, command string, s *pipeline.Summary) {
 	fmt.Fprintf(w, "%s: duration=%s outcome=%s%s\n", command, s.Duration.Round(time.Millisecond), s.Outcome(), held)
 	if s.UnitsHeld > 0 {
 		fmt.Fprintf(w, "%s: %d tenant/content type pairs were being loaded by another o365ingest process and were skipped\n", command, s.UnitsHeld)
+	}
+	for _, e := range s.Errors {
+		var ue *pipeline.UnitError
+		if errors.As(e, &ue) {
+			kind := "failed"
+			if ue.Throttled {
+				kind = "throttled"
+			}
+			fmt.Fprintf(w, "%s: unit %s tenant=%s content_type=%s step=%q cause=%q\n", command, kind, ue.Tenant, ue.ContentType, ue.Step, ue.Cause)
+		}
 	}
 	if why := nothingLoaded(s); why != "" {
 		fmt.Fprintf(w, "%s: nothing was loaded: %s\n", command, why)

@@ -116,6 +116,19 @@ type summaryJSON struct {
 	Missing            bool    `json:"data_missing"`
 	NothingLoaded      string  `json:"nothing_loaded,omitempty"`
 	AlertsNew          *int    `json:"alerts_new,omitempty"`
+	// UnitsFailed are the tenant/content type units this pass could not list, with
+	// their cause (a missing permission, the start limit…).
+	UnitsFailed []unitJSON `json:"units_failed,omitempty"`
+}
+
+// unitJSON is one failed unit of summaryJSON.
+type unitJSON struct {
+	Tenant      string `json:"tenant"`
+	ContentType string `json:"content_type"`
+	Step        string `json:"step"`
+	Cause       string `json:"cause"`
+	Permission  string `json:"missing_permission,omitempty"`
+	Throttled   bool   `json:"throttled,omitempty"`
 }
 
 func printSummaryJSON(w io.Writer, command string, s *pipeline.Summary, alertsNew int) {
@@ -124,6 +137,12 @@ func printSummaryJSON(w io.Writer, command string, s *pipeline.Summary, alertsNe
 		RecordsQuarantined: s.RecordsQuarantined, DurationSeconds: s.Duration.Seconds(), Outcome: s.Outcome(), UnitsHeld: s.UnitsHeld,
 		Errors: len(s.Errors), NothingLoaded: nothingLoaded(s)}
 	out.Missing = s.Missing() && out.NothingLoaded == ""
+	for _, e := range s.Errors {
+		var ue *pipeline.UnitError
+		if errors.As(e, &ue) {
+			out.UnitsFailed = append(out.UnitsFailed, unitJSON{ue.Tenant, ue.ContentType, ue.Step, ue.Cause, ue.Permission, ue.Throttled})
+		}
+	}
 	if alertsNew >= 0 {
 		out.AlertsNew = &alertsNew
 	}

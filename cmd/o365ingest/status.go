@@ -48,7 +48,9 @@ func cmdStatus(ctx context.Context, env *Env, args []string) int {
 	} else {
 		status.Print(env.Stdout, rep)
 	}
-	if len(rep.Missing) > 0 {
+	// A unit the last run could not list (a missing permission, the start limit) is
+	// data known missing too.
+	if len(rep.Missing) > 0 || (rep.LastRun != nil && rep.LastRun.Message != "") {
 		return exitIncomplete
 	}
 	return exitOK

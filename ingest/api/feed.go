@@ -97,7 +97,9 @@ func (c *Client) StopSubscription(ctx context.Context, contentType string) error
 }
 
 // EnsureSubscriptions starts every content type of contentTypes that is not
-// enabled yet and returns those it started.
+// enabled yet and returns those it started. One content type failing (a missing
+// permission, the start limit) does not stop the others: the error joins each
+// content type's failure (errors.Is/As see every one).
 func (c *Client) EnsureSubscriptions(ctx context.Context, contentTypes []string) (started []string, err error) {
 	subs, err := c.ListSubscriptions(ctx)
 	if err != nil {
@@ -109,17 +111,22 @@ func (c *Client) EnsureSubscriptions(ctx context.Context, contentTypes []string)
 			enabled[s.ContentType] = true
 		}
 	}
+	var errs []error
 	for _, ct := range contentTypes {
 		if enabled[ct] {
 			continue
 		}
 		if err := c.StartSubscription(ctx, ct); err != nil {
-			return started, err
+			if ctx.Err() != nil {
+				return started, ctx.Err()
+			}
+			errs = append(errs, err)
+			continue
 		}
 		c.log.Info("started subscription", "tenant_id", c.cfg.TenantID, "content_type", ct)
 		started = append(started, ct)
 	}
-	return started, nil
+	return started, errors.Join(errs...)
 }
 
 type listingEntry struct {

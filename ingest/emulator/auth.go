@@ -10,8 +10,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +53,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, tenant string, v2
 	if r.Method != http.MethodPost {
 		aadError(w, http.StatusMethodNotAllowed, "invalid_request", 900561, "The endpoint only accepts POST requests.", now)
 		return
+	}
+	if s.has(QuirkRedirectLogin) {
+		s.mu.Lock()
+		first := !s.loginRedirected
+		s.loginRedirected = true
+		s.mu.Unlock()
+		if first {
+			// 307 keeps the method and body: a client that followed it would post
+			// its secret to the other port.
+			w.Header().Set("Location", otherPort(r)+r.URL.Path)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
 	}
 	if err := r.ParseForm(); err != nil {
 		aadError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.", now)
@@ -246,4 +261,21 @@ func (s *Server) checkAssertion(a, clientID, tenant string, now time.Time) strin
 		return "assertion expired or not yet valid"
 	}
 	return ""
+}
+
+// otherPort is this request's scheme and host on the next port number.
+func otherPort(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = r.Host, "80"
+		if r.TLS != nil {
+			port = "443"
+		}
+	}
+	n, _ := strconv.Atoi(port)
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(n+1))
 }

@@ -48,8 +48,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fail writes the API's error body.
-func fail(w http.ResponseWriter, status int, code, msg string) {
+// fail writes the API's error body: JSON as documented, or with the
+// python-repr-errors quirk the single-quoted form.
+func (s *Server) fail(w http.ResponseWriter, status int, code, msg string) {
+	if s.has(QuirkPythonReprErrors) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, pythonRepr(code, msg))
+		return
+	}
 	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -83,7 +90,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, parts []string, now
 	}
 	tenant, rest := parts[0], parts[3:]
 	if !isGUID(tenant) {
-		fail(w, http.StatusBadRequest, "AF20013", fmt.Sprintf("The tenant ID passed in the URL (%s) is not a valid GUID.", tenant))
+		s.fail(w, http.StatusBadRequest, "AF20013", fmt.Sprintf("The tenant ID passed in the URL (%s) is not a valid GUID.", tenant))
 		return
 	}
 	claims, ok := s.checkBearer(r, now)
@@ -95,11 +102,19 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, parts []string, now
 		return
 	}
 	if !strings.EqualFold(claims.Tid, tenant) {
-		fail(w, http.StatusUnauthorized, "AF20010", fmt.Sprintf("The tenant ID passed in the URL (%s) does not match the tenant ID passed in the access token (%s).", tenant, claims.Tid))
+		s.fail(w, http.StatusUnauthorized, "AF20010", fmt.Sprintf("The tenant ID passed in the URL (%s) does not match the tenant ID passed in the access token (%s).", tenant, claims.Tid))
 		return
 	}
 	if !slices.Contains(claims.Roles, "ActivityFeed.Read") {
-		fail(w, http.StatusForbidden, "AF10001", fmt.Sprintf("The permission set (%s) sent in the request did not include the expected permission ActivityFeed.Read.", strings.Join(claims.Roles, ",")))
+		status := http.StatusForbidden
+		if s.has(QuirkAF10001With401) {
+			status = http.StatusUnauthorized
+		}
+		s.fail(w, status, "AF10001", fmt.Sprintf("The permission set (%s) sent in the request did not include the expected permission ActivityFeed.Read.", strings.Join(claims.Roles, ",")))
+		return
+	}
+	if s.has(QuirkDLPPermission) && s.dlpRequest(r, rest) {
+		s.fail(w, http.StatusUnauthorized, "AF10001", dlpPermissionMsg)
 		return
 	}
 	method := map[string]string{"start": "StartSubscription", "stop": "StopSubscription", "list": "ListSubscriptions",
@@ -117,11 +132,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, parts []string, now
 		if s.opts.RetryAfter {
 			w.Header().Set("Retry-After", "1")
 		}
-		fail(w, s.opts.ThrottleStatus, "AF429", fmt.Sprintf("Too many requests. Method=%s, PublisherId=%s", method, pub))
+		s.fail(w, s.opts.ThrottleStatus, "AF429", fmt.Sprintf("Too many requests. Method=%s, PublisherId=%s", method, pub))
 		return
 	}
 	if s.chance(s.opts.ErrorRate) {
-		fail(w, http.StatusInternalServerError, "AF50000", "An internal server error occurred. Retry the request.")
+		s.fail(w, http.StatusInternalServerError, "AF50000", "An internal server error occurred. Retry the request.")
 		return
 	}
 	switch {
@@ -132,7 +147,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, parts []string, now
 		}
 		if r.Method != wantMethod {
 			w.Header().Set("Allow", wantMethod)
-			fail(w, http.StatusMethodNotAllowed, "", "The requested resource does not support http method '"+r.Method+"'.")
+			s.fail(w, http.StatusMethodNotAllowed, "", "The requested resource does not support http method '"+r.Method+"'.")
 			return
 		}
 		switch rest[1] {
@@ -151,7 +166,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, parts []string, now
 		s.getBlob(w, r, strings.Join(rest[1:], "/"), now)
 	case len(rest) == 2 && rest[0] == "resources" && rest[1] == "dlpSensitiveTypes":
 		if strings.Contains(r.Header.Get("Accept-Language"), ",") {
-			fail(w, http.StatusBadRequest, "AF20053", "Only one language may be present in the Accept-Language header.")
+			s.fail(w, http.StatusBadRequest, "AF20053", "Only one language may be present in the Accept-Language header.")
 			return
 		}
 		writeJSON(w, []map[string]string{{"id": "50842eb7-edc8-4019-85dd-5a5c1f2bb085", "name": "CreditCardNumber"}, {"id": "0e9b3178-9678-47dd-a509-37222ca96b42", "name": "EUDebitCardNumber"}})
@@ -195,14 +210,14 @@ func (s *Server) throttled(now time.Time) bool {
 func validContentType(ct string) bool { return slices.Contains(ContentTypes, ct) }
 
 // contentTypeParam checks contentType (AF20001, AF20020).
-func contentTypeParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) contentTypeParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	ct, ok := query(r, "contentType")
 	if !ok || ct == "" {
-		fail(w, http.StatusBadRequest, "AF20001", "Missing parameter: contentType.")
+		s.fail(w, http.StatusBadRequest, "AF20001", "Missing parameter: contentType.")
 		return "", false
 	}
 	if !validContentType(ct) {
-		fail(w, http.StatusBadRequest, "AF20020", "The specified content type is not valid.")
+		s.fail(w, http.StatusBadRequest, "AF20020", "The specified content type is not valid.")
 		return "", false
 	}
 	return ct, true
@@ -217,7 +232,7 @@ func subJSON(ct string, sub *subscription) map[string]any {
 }
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
-	ct, ok := contentTypeParam(w, r)
+	ct, ok := s.contentTypeParam(w, r)
 	if !ok {
 		return
 	}
@@ -231,24 +246,30 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: webhook. Expected type: object")
+			s.fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: webhook. Expected type: object")
 			return
 		}
 	}
 	var wh json.RawMessage
 	if req.Webhook != nil {
 		if !strings.HasPrefix(strings.ToLower(req.Webhook.Address), "https://") {
-			fail(w, http.StatusBadRequest, "AF20021", fmt.Sprintf("The webhook endpoint {%s) could not be validated. The address must begin with HTTPS.", req.Webhook.Address))
+			s.fail(w, http.StatusBadRequest, "AF20021", fmt.Sprintf("The webhook endpoint {%s) could not be validated. The address must begin with HTTPS.", req.Webhook.Address))
 			return
 		}
 		// Not validated by a callback and never notified: the emulator has no outbound calls.
 		wh, _ = json.Marshal(map[string]any{"status": "enabled", "address": req.Webhook.Address, "authId": req.Webhook.AuthID, "expiration": req.Webhook.Expiration})
 	}
 	s.mu.Lock()
+	if s.has(QuirkStartThrottle) && !s.startThrottled[ct] {
+		s.startThrottled[ct] = true
+		s.mu.Unlock()
+		s.fail(w, http.StatusTooManyRequests, "AF429", startThrottleMsg)
+		return
+	}
 	sub := s.subs[ct]
 	if sub != nil && sub.status == "enabled" && bytes.Equal(sub.webhook, wh) {
 		s.mu.Unlock()
-		fail(w, http.StatusBadRequest, "AF20024", "The subscription is already enabled. No property change.")
+		s.fail(w, http.StatusBadRequest, "AF20024", "The subscription is already enabled. No property change.")
 		return
 	}
 	sub = &subscription{status: "enabled", webhook: wh}
@@ -259,7 +280,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) stopSub(w http.ResponseWriter, r *http.Request) {
-	ct, ok := contentTypeParam(w, r)
+	ct, ok := s.contentTypeParam(w, r)
 	if !ok {
 		return
 	}
@@ -267,7 +288,7 @@ func (s *Server) stopSub(w http.ResponseWriter, r *http.Request) {
 	sub := s.subs[ct]
 	if sub == nil || sub.status != "enabled" {
 		s.mu.Unlock()
-		fail(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type.")
+		s.fail(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type.")
 		return
 	}
 	sub.status = "disabled"
@@ -294,10 +315,10 @@ func (s *Server) subscribed(w http.ResponseWriter, ct string) bool {
 	s.mu.Unlock()
 	switch {
 	case sub == nil:
-		fail(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type.")
+		s.fail(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type.")
 		return false
 	case sub.status != "enabled":
-		fail(w, http.StatusBadRequest, "AF20023", "The subscription was disabled by a tenant admin.")
+		s.fail(w, http.StatusBadRequest, "AF20023", "The subscription was disabled by a tenant admin.")
 		return false
 	}
 	return true
@@ -317,7 +338,7 @@ var pageToken = regexp.MustCompile(`^(\d{17})R(\d{12})$`)
 const listLayout = "2006-01-02T15:04:05.000Z"
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request, tenant string, notifications bool, now time.Time) {
-	ct, ok := contentTypeParam(w, r)
+	ct, ok := s.contentTypeParam(w, r)
 	if !ok || !s.subscribed(w, ct) {
 		return
 	}
@@ -329,19 +350,23 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, tenant string, 
 		start, end = now.Add(-24*time.Hour).Truncate(time.Second), now
 		st, et = start.Format("2006-01-02T15:04:05"), ceil(end).Format("2006-01-02T15:04:05")
 	case hasStart != hasEnd:
-		fail(w, http.StatusBadRequest, "AF20055", windowMsg)
+		s.fail(w, http.StatusBadRequest, "AF20055", windowMsg)
 		return
 	default:
 		if start, ok = parseTime(st); !ok {
-			fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: startTime. Expected type: datetime")
+			s.fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: startTime. Expected type: datetime")
 			return
 		}
 		if end, ok = parseTime(et); !ok {
-			fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: endTime. Expected type: datetime")
+			s.fail(w, http.StatusBadRequest, "AF20002", "Invalid parameter type: endTime. Expected type: datetime")
 			return
 		}
-		if !start.Before(end) || end.Sub(start) > 24*time.Hour || start.Before(now.Add(-7*24*time.Hour)) {
-			fail(w, http.StatusBadRequest, "AF20055", windowMsg)
+		tooLong := end.Sub(start) > 24*time.Hour
+		if s.has(QuirkStrictWindow) {
+			tooLong = end.Sub(start) >= 24*time.Hour
+		}
+		if !start.Before(end) || tooLong || start.Before(now.Add(-7*24*time.Hour)) {
+			s.fail(w, http.StatusBadRequest, "AF20055", windowMsg)
 			return
 		}
 	}
@@ -366,7 +391,7 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, tenant string, 
 			}
 		}
 		if curSeq < 0 {
-			fail(w, http.StatusBadRequest, "AF20031", fmt.Sprintf("Invalid nextPage Input: %s.", tok))
+			s.fail(w, http.StatusBadRequest, "AF20031", fmt.Sprintf("Invalid nextPage Input: %s.", tok))
 			return
 		}
 	}
@@ -425,7 +450,11 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request, tenant string, 
 		if b.expired {
 			exp = b.visible
 		}
-		out = append(out, entry{ct, b.id, base + "/api/v1.0/" + tenant + "/activity/feed/audit/" + b.id,
+		uriBase := base
+		if s.has(QuirkForeignContentURI) && quirkyBlob(b.seq, 3, 0) {
+			uriBase = "http://localhost"
+		}
+		out = append(out, entry{ct, b.id, uriBase + "/api/v1.0/" + tenant + "/activity/feed/audit/" + b.id,
 			b.created.Format(listLayout), exp.UTC().Format(listLayout)})
 	}
 	body, _ := json.Marshal(out)
@@ -443,30 +472,53 @@ var contentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(\$[A-Za-z0-9_.\-]+)
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, id string, now time.Time) {
 	if r.Method != http.MethodGet {
-		fail(w, http.StatusMethodNotAllowed, "", "The requested resource does not support http method '"+r.Method+"'.")
+		s.fail(w, http.StatusMethodNotAllowed, "", "The requested resource does not support http method '"+r.Method+"'.")
 		return
 	}
 	if !contentIDPattern.MatchString(id) {
-		fail(w, http.StatusBadRequest, "AF20052", fmt.Sprintf("Content ID %s in the URL is invalid.", id))
+		s.fail(w, http.StatusBadRequest, "AF20052", fmt.Sprintf("Content ID %s in the URL is invalid.", id))
 		return
 	}
 	s.mu.Lock()
 	b := s.byID[id]
 	s.mu.Unlock()
 	if b == nil || b.visible.After(now) {
-		fail(w, http.StatusNotFound, "AF20050", fmt.Sprintf("The specified content (%s) does not exist.", id))
+		s.fail(w, http.StatusNotFound, "AF20050", fmt.Sprintf("The specified content (%s) does not exist.", id))
 		return
 	}
 	if !s.subscribed(w, b.contentType) {
 		return
 	}
 	if b.expired || !now.Before(b.expiration) {
-		fail(w, http.StatusBadRequest, "AF20051", fmt.Sprintf("Content requested with the key %s has already expired. Content older than 7 days cannot be retrieved.", id))
+		s.fail(w, http.StatusBadRequest, "AF20051", fmt.Sprintf("Content requested with the key %s has already expired. Content older than 7 days cannot be retrieved.", id))
 		return
+	}
+	if s.has(QuirkTransient404) && quirkyBlob(b.seq, 4, 1) {
+		s.mu.Lock()
+		first := !s.served404[id]
+		s.served404[id] = true
+		s.mu.Unlock()
+		if first {
+			// A bare 404 as a front end sends it: HTML, no AF code.
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>")
+			return
+		}
+	}
+	records := b.records
+	if s.has(QuirkBlobPaging) && quirkyBlob(b.seq, 5, 2) && len(records) >= 2 {
+		half := len(records) / 2
+		if v, _ := query(r, "page"); v == "2" {
+			records = records[half:]
+		} else {
+			records = records[:half]
+			w.Header()["NextPageUri"] = []string{baseURL(r) + r.URL.Path + "?page=2"}
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('[')
-	for i, rec := range b.records {
+	for i, rec := range records {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
@@ -509,7 +561,11 @@ func (s *Server) writeBody(w http.ResponseWriter, body []byte) {
 func (s *Server) hooks(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_emulator/truth" && r.Method == http.MethodGet:
-		writeJSON(w, s.Truth())
+		truth := s.Truth()
+		if ct, ok := query(r, "contentType"); ok {
+			truth = slices.DeleteFunc(truth, func(t TruthRecord) bool { return t.ContentType != ct })
+		}
+		writeJSON(w, truth)
 	case r.URL.Path == "/_emulator/expired" && r.Method == http.MethodGet:
 		writeJSON(w, s.Expired())
 	case r.URL.Path == "/_emulator/graph-calls" && r.Method == http.MethodGet:
@@ -530,4 +586,17 @@ func (s *Server) hooks(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// dlpRequest reports whether an API request is about DLP.All (its start,
+// listing or one of its blobs), for the dlp-permission quirk.
+func (s *Server) dlpRequest(r *http.Request, rest []string) bool {
+	if rest[0] == "audit" && len(rest) >= 2 {
+		s.mu.Lock()
+		b := s.byID[strings.Join(rest[1:], "/")]
+		s.mu.Unlock()
+		return b != nil && b.contentType == "DLP.All"
+	}
+	ct, _ := query(r, "contentType")
+	return rest[0] == "subscriptions" && ct == "DLP.All"
 }

@@ -6,11 +6,13 @@
 // (/api/v1.0/{tenant}/activity/feed/...). It serves a deterministic synthetic
 // tenant (see AttackStory) and/or real corpus records, and can switch on
 // real-world misbehaviour: latency, throttling, 500s, duplicates, late
-// publication, expired blobs, truncated bodies.
+// publication, expired blobs, truncated bodies, and the quirks of the real
+// service the docs do not show (Options.Quirks, quirks.go).
 //
 // Test hooks, unauthenticated and existing only on the emulator:
 //
 //	GET  /_emulator/truth    [{"id","content_type","content_id"}] for every distinct record published so far
+//	                         (?contentType=X: only that content type's)
 //	POST /_emulator/publish  {"records":N,"late":0.3} publishes N more records now (that fraction backdated)
 //	GET  /_emulator/expired  ["contentId", …] of blobs that answer AF20051 now
 //	GET  /_emulator/attack   the AttackStory
@@ -78,6 +80,9 @@ type Options struct {
 	// GraphWithhold lists Graph application permissions the emulator's app does not
 	// hold (see GraphPermissions), so a remediation that needs one is refused 403.
 	GraphWithhold []string
+	// Quirks switches on behaviours of the real service beyond the documented
+	// contract (see Quirk); ParseQuirks reads `--quirks` lists.
+	Quirks Quirks
 
 	CorpusDir string           // serve real records from this corpus (dir with records/*.jsonl), in addition
 	Now       func() time.Time // clock; default time.Now
@@ -125,7 +130,12 @@ type Server struct {
 	inTruth map[string]bool
 	attack  AttackStory
 	dir     directory // the Graph side (graph.go)
-	bucket  struct {
+	// quirk state: content types whose start was throttled once, blobs that
+	// answered their bare 404, whether the login redirect was sent.
+	startThrottled  map[string]bool
+	served404       map[string]bool
+	loginRedirected bool
+	bucket          struct {
 		tokens float64
 		last   time.Time
 	}
@@ -191,15 +201,17 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:    opts,
-		log:     log,
-		signKey: make([]byte, 32),
-		gen:     newGen(opts.Seed, opts.TenantID, opts.Users),
-		frng:    mrand.New(mrand.NewPCG(uint64(opts.Seed), 0xfa17)),
-		byID:    map[string]*blob{},
-		subs:    map[string]*subscription{},
-		inTruth: map[string]bool{},
-		stop:    make(chan struct{}),
+		opts:           opts,
+		log:            log,
+		signKey:        make([]byte, 32),
+		gen:            newGen(opts.Seed, opts.TenantID, opts.Users),
+		frng:           mrand.New(mrand.NewPCG(uint64(opts.Seed), 0xfa17)),
+		byID:           map[string]*blob{},
+		subs:           map[string]*subscription{},
+		inTruth:        map[string]bool{},
+		startThrottled: map[string]bool{},
+		served404:      map[string]bool{},
+		stop:           make(chan struct{}),
 	}
 	rand.Read(s.signKey)
 	now := opts.Now().UTC()

@@ -130,8 +130,11 @@ type Summary struct {
 	// UnitsHeld counts tenant/content type pairs skipped because another process
 	// holds their lease.
 	UnitsHeld int
-	// Errors are the failures of whole units (listing failed, database failed), each
-	// once; Run does not log them (the caller prints them, once).
+	// UnitsOK counts the units that were listed (whatever became of their blobs).
+	UnitsOK int
+	// Errors are the failures of whole units (starting the subscription or listing
+	// failed, the database failed): a *UnitError each, naming the unit and its cause,
+	// each once; Run does not log them (the caller prints them, once).
 	Errors   []error
 	Duration time.Duration
 	// Interrupted is set when the pass was cancelled.
@@ -156,7 +159,57 @@ func (s *Summary) add(o Summary) {
 	s.RecordsDuplicate += o.RecordsDuplicate
 	s.RecordsQuarantined += o.RecordsQuarantined
 	s.UnitsHeld += o.UnitsHeld
+	s.UnitsOK += o.UnitsOK
 	s.Errors = append(s.Errors, o.Errors...)
+}
+
+// UnitError is the failure of one unit (tenant × content type) in a pass. The other
+// units of the tenant carry on; what this unit did not load is loaded by a later pass
+// once the cause is gone.
+type UnitError struct {
+	Tenant, ContentType string
+	// Step is what failed: "starting the subscription", "listing content"…
+	Step string
+	// Cause says what to do about it, in words a tenant admin can act on.
+	Cause string
+	// Permission is the API permission the app lacks, when that is the cause.
+	Permission string
+	// Throttled is set when the service asked to wait longer than the pass does
+	// (the subscription-start limit): not failed for good, tried again next pass.
+	Throttled bool
+	Err       error
+}
+
+func (e *UnitError) Error() string {
+	return fmt.Sprintf("%s/%s: %s: %s: %v", e.Tenant, e.ContentType, e.Step, e.Cause, e.Err)
+}
+
+func (e *UnitError) Unwrap() error { return e.Err }
+
+// unitError classifies err of one unit's step.
+func unitError(u unit, step string, err error) *UnitError {
+	ue := &UnitError{Tenant: u.tenant.Name, ContentType: u.contentType, Step: step, Err: err, Cause: "failed"}
+	var ae *api.APIError
+	switch perm, ok := api.MissingPermission(err, u.contentType); {
+	case ok:
+		ue.Permission = perm
+		ue.Cause = "missing permission " + perm + " (Office 365 Management APIs application permission, with admin consent)"
+	case api.IsStartThrottled(err):
+		ue.Throttled = true
+		ue.Cause = "throttled: the service limits subscription starts"
+		if errors.As(err, &ae) && ae.RetryAfter > 0 {
+			ue.Cause += " and asks to retry after " + ae.RetryAfter.String()
+		}
+		ue.Cause += "; tried again next pass"
+	case api.IsThrottled(err):
+		ue.Throttled = true
+		ue.Cause = "throttled; tried again next pass"
+	case api.IsRedirectRefused(err):
+		ue.Cause = "redirected off the API origin (refused, no credential sent)"
+	case errors.As(err, &ae) && ae.Hint != "":
+		ue.Cause = ae.Hint
+	}
+	return ue
 }
 
 // ErrNothingToDo is returned by Run when Options has no tenant.
@@ -185,23 +238,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("recording the run: %w", err)
 	}
 
+	// Each unit starts its own subscription, lists, fetches and fails on its own:
+	// one content type the app may not read (DLP.All without ActivityFeed.ReadDlp)
+	// or the start limit never stops the tenant's other content types.
 	var units []unit
 	for _, t := range o.Tenants {
-		if o.StartSubscriptions {
-			started, err := t.Source.EnsureSubscriptions(ctx, t.ContentTypes)
-			if err != nil {
-				err = fmt.Errorf("tenant %s: starting subscriptions: %w", t.Name, err)
-				r.fail(err)
-				for _, ct := range t.ContentTypes {
-					r.observe(unit{tenant: t, contentType: ct}, Event{Kind: UnitFinished, Err: err})
-				}
-				continue
-			}
-			for _, ct := range started {
-				o.Logger.Warn("started subscription; the API may serve no content for up to 12 hours after a start",
-					"tenant", t.Name, "content_type", ct)
-			}
-		}
 		for _, ct := range t.ContentTypes {
 			units = append(units, unit{tenant: t, contentType: ct})
 		}

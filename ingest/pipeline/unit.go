@@ -53,7 +53,7 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		ok, err := r.acquire(ctx, leaser, u.name())
 		if err != nil {
 			observed = true
-			r.failUnit(&sum, fmt.Errorf("%s: taking the lease: %w", u.name(), err))
+			r.failUnit(&sum, unitError(u, "taking the lease", err))
 			return
 		}
 		if !ok {
@@ -71,25 +71,41 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 
 	observed = true
 	r.observe(u, Event{Kind: UnitStarted, Time: started})
+	if r.o.StartSubscriptions {
+		startedSubs, err := u.tenant.Source.EnsureSubscriptions(ctx, []string{u.contentType})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.failUnit(&sum, unitError(u, "starting the subscription", err))
+			}
+			return
+		}
+		if len(startedSubs) > 0 {
+			log.Warn("started subscription; the API may serve no content for up to 12 hours after a start")
+		}
+	}
+
 	todo, listed, err := r.list(ctx, u, from, to)
 	var le *ledgerError
+	window := fmt.Sprintf("listing content %s/%s", from.Format(time.RFC3339), to.Sub(from))
 	switch {
 	case ctx.Err() != nil:
 		return
 	case errors.As(err, &le):
-		r.failUnit(&sum, fmt.Errorf("%s: reading the ledger: %w", u.name(), le.err))
+		r.failUnit(&sum, unitError(u, "reading the ledger", le.err))
 		return
 	case errors.Is(err, errListingBound):
 		// What was listed loads; the pass says the unit is incomplete, and the next
 		// pass, finding these in the ledger, lists further.
-		r.failUnit(&sum, fmt.Errorf("%s: listing content %s/%s: %w (%d, max_listing_entries); those load now and the next run lists the rest",
-			u.name(), from.Format(time.RFC3339), to.Sub(from), err, r.o.MaxListed))
+		r.failUnit(&sum, unitError(u, window, fmt.Errorf("%w (%d, max_listing_entries); those load now and the next run lists the rest", err, r.o.MaxListed)))
 	case err != nil:
-		r.failUnit(&sum, fmt.Errorf("%s: listing content %s/%s: %w", u.name(), from.Format(time.RFC3339), to.Sub(from), err))
+		r.failUnit(&sum, unitError(u, window, err))
 		if _, paged := u.tenant.Source.(PageLister); !paged {
 			return
 		}
 		// The pages that arrived went through the ledger check: their new blobs load.
+	}
+	if err == nil {
+		sum.UnitsOK++
 	}
 	sum.BlobsListed = listed
 	sum.BlobsSkipped = listed - len(todo)
@@ -294,11 +310,21 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 	return f, nil
 }
 
+// loadError marks a blob that was fetched but could not be loaded.
+type loadError struct{ error }
+
+func (e loadError) Unwrap() error { return e.error }
+
 // markFailed writes a blob that could not be fetched to the ledger: expired when the API
 // no longer serves it, failed (retried next pass) otherwise.
 func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err error, sum *Summary, log *slog.Logger) {
+	// Only the service's own word (AF20051, AF20050) or a contentExpiration already
+	// past means the blob is gone for good; a bare 404 or anything else is failed and
+	// fetched again by the next pass.
 	status := schema.BlobFailed
-	if api.IsExpired(err) || api.IsNotFound(err) {
+	var le loadError
+	if api.IsExpired(err) || api.IsNotFound(err) ||
+		(!errors.As(err, &le) && !b.Expiration.IsZero() && b.Expiration.Before(r.o.Now())) {
 		status = schema.BlobExpired
 	}
 	log.Error("blob not loaded", "blob", b.ContentID, "status", status, "err", err)
@@ -386,7 +412,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 		case len(blobs) == 1:
 			f := blobs[0]
 			r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
-				Created: f.blob.Created, Expiration: f.blob.Expiration}, fmt.Errorf("loading: %w", err), sum, log)
+				Created: f.blob.Created, Expiration: f.blob.Expiration}, loadError{fmt.Errorf("loading: %w", err)}, sum, log)
 		default:
 			// One blob the database refuses (a value it cannot store) must not fail the
 			// blobs batched with it, pass after pass: load them one by one, so only the
@@ -399,7 +425,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 					loaded(1, one, res)
 				} else {
 					r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
-						Created: f.blob.Created, Expiration: f.blob.Expiration}, fmt.Errorf("loading: %w", err), sum, log)
+						Created: f.blob.Created, Expiration: f.blob.Expiration}, loadError{fmt.Errorf("loading: %w", err)}, sum, log)
 				}
 			}
 		}
@@ -415,7 +441,7 @@ func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *
 			if err != nil || !ok {
 				// What this unit has not loaded yet is loaded by the next pass, but this
 				// pass must not say it is complete.
-				r.failUnit(sum, fmt.Errorf("%s: renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", u.name(), !ok, err))
+				r.failUnit(sum, unitError(u, "renewing the lease", fmt.Errorf("renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", !ok, err)))
 				return false
 			}
 			lastRenew = r.o.Now()

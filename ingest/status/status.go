@@ -170,7 +170,9 @@ func Print(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "Last run: %s %s at %s (%s): %s; blobs loaded %d, failed %d, expired %d; records loaded %d\n",
 			lr.Command, lr.RunID, lr.Started.Format(time.RFC3339), dur, lr.Outcome, lr.Blobs, lr.Failed, lr.Expired, lr.Loaded)
 		if lr.Message != "" {
-			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(escape.Terminal(lr.Message), "\n", "\n  "))
+			// The units (tenant/content type) the last run could not list or load,
+			// each with its cause (a missing permission, the start limit…).
+			fmt.Fprintf(w, "  Not loaded by this run (tried again by the next run):\n  %s\n", strings.ReplaceAll(escape.Terminal(lr.Message), "\n", "\n  "))
 		}
 	} else {
 		fmt.Fprintln(w, "Last run: none yet")
@@ -199,7 +201,9 @@ func Print(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "  %s %s %s %s: %s\n", escape.TerminalCell(m.Status), escape.TerminalCell(m.Tenant), escape.TerminalCell(m.ContentType),
 				escape.TerminalCell(m.ContentID), escape.TerminalCell(m.Reason))
 		}
-	} else {
+	} else if rep.LastRun == nil || rep.LastRun.Message == "" {
 		fmt.Fprintln(w, "\nNothing known missing.")
+	} else {
+		fmt.Fprintln(w, "\nNo blob known missing, but the last run could not list some content types (above).")
 	}
 }
