@@ -165,6 +165,17 @@ func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config,
 		switch state[ct] {
 		case "enabled":
 		case "":
+			// Doctor starts nothing (a start is rate-limited and has effects), but a
+			// listing shows whether the app may read this content type at all: an app
+			// without ActivityFeed.ReadDlp is refused DLP.All whatever its subscription.
+			err := check(ctx, func(ctx context.Context) error {
+				_, err := cl.ListContent(ctx, ct, now.Add(-time.Hour), now)
+				return err
+			})
+			if perm, ok := api.MissingPermission(err, ct); ok {
+				c.fail(w, fmt.Errorf("missing permission %s: %w", perm, err), hintFor(err, t))
+				continue
+			}
 			c.warn(w, "no subscription; `o365ingest run` starts it (or `o365ingest subscriptions start`). The API serves no content for up to 12 hours after a start")
 			continue
 		default:
@@ -178,6 +189,10 @@ func doctorTenant(ctx context.Context, c *checker, env *Env, cfg *config.Config,
 			blobs, err = cl.ListContent(ctx, ct, now.Add(-24*time.Hour+2*time.Minute), now)
 			return err
 		})
+		if perm, ok := api.MissingPermission(err, ct); ok {
+			c.fail(w, fmt.Errorf("missing permission %s: %w", perm, err), hintFor(err, t))
+			continue
+		}
 		if err != nil {
 			c.fail(w, err, hintFor(err, t))
 			continue
