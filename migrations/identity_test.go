@@ -172,7 +172,13 @@ func TestIdentityLookupsIgnoreCase(t *testing.T) {
 					}
 				}
 			}
+			// SQL Server's plans are XML (SET SHOWPLAN_XML) and not read here: there only
+			// the lookups are checked.
+			plans := d != "sqlserver"
 			for table, cols := range indexedIdentities {
+				if !plans {
+					break
+				}
 				for col, indexes := range cols {
 					q := fmt.Sprintf("SELECT * FROM %s WHERE %s = '%s'", table, col, lookups[3])
 					if plan, ok := usesIndex(t, ctx, s.Handle().DB, d, q, col, indexes); !ok {
@@ -193,6 +199,9 @@ func TestIdentityLookupsIgnoreCase(t *testing.T) {
 					}
 				}
 				q := fmt.Sprintf("SELECT * FROM %s WHERE user_id = '%s'", view, lookups[2])
+				if !plans {
+					continue
+				}
 				if plan, ok := usesIndex(t, ctx, s.Handle().DB, d, q, "user_id", []string{"ix_audit_record_user_time"}); !ok {
 					t.Errorf("%s: no index on user_id in the plan:\n%s", q, plan)
 				}

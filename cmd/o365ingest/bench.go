@@ -35,6 +35,8 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	heapProfile := fs.String("heapprofile", "", "write the heap profile taken at the pipeline's peak of live memory to this file")
 	inProcess := fs.Bool("in-process", false, "run the emulator in this process (its memory and CPU then count as the pipeline's)")
 	keep := fs.Bool("keep", false, "keep the benchmark database")
+	queries := fs.Bool("queries", false, "after the load, time every documented example query with its EXPLAIN, and print the bytes per record (instead of the other phases)")
+	existing := fs.Bool("existing", false, "with --queries: load nothing, run the queries on the database --dsn names as it is (e.g. one kept by --keep)")
 	if code, ok := parseFlags(fs, env, args, `bench [--sink S --dsn DSN] [--records N] [--latency 50ms] [--concurrency N] [flags]
 
 Starts the API emulator (in a child process, so that the figures are the pipeline's
@@ -46,7 +48,13 @@ seconds and peak RSS. On the same tables it then measures the database's bulk-lo
 prepared INSERTs) and a row-at-a-time loader (one INSERT per record over one connection,
 and with a new connection per row), and the pipeline again with --latency per request.
 The last line is for scripts:
-RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=... peak_rss_mb=...`); !ok {
+RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=... peak_rss_mb=...
+
+With --queries, after the pipeline load it runs every example query of README.md and
+ingest/detect/README.md (ingest/examples) three times, printing the best and first time,
+the rows and the indexes EXPLAIN shows, then the bytes per record (table, raw, indexes,
+properties). --queries --existing runs them on the database --sink/--dsn names, loading
+nothing (for a database kept by --keep: its schema or database name in the DSN).`); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -75,10 +83,16 @@ RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=...
 	if sf.dsn != "" && sink.HasPassword(driver, sf.dsn) {
 		warnDSNPassword(env)
 	}
+	if *existing && !*queries {
+		return usageError(env, "bench: --existing goes with --queries")
+	}
+	if *existing {
+		return benchExisting(ctx, env, driver, dsn)
+	}
 	o := bench.Options{
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
 		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
-		Seed: *seed, Keep: *keep, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
+		Seed: *seed, Keep: *keep, Queries: *queries, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
 	}
 	if *inProcess {
 		o.Emulator = bench.InProcess
@@ -120,6 +134,31 @@ RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=...
 		return exitFailure
 	}
 	fmt.Fprintln(env.Stdout, res.ResultLine())
+	return exitOK
+}
+
+// benchExisting runs the documented queries on an existing database and prints its
+// bytes per record.
+func benchExisting(ctx context.Context, env *Env, driver, dsn string) int {
+	if dsn == "" {
+		return usageError(env, "bench: --existing needs --dsn (or a configured sink)")
+	}
+	s, err := sink.Open(ctx, driver, dsn)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+		return exitFailure
+	}
+	defer s.Close()
+	if _, err := bench.RunQueries(ctx, s.Handle(), env.Stdout); err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+		return exitFailure
+	}
+	sizes, err := bench.MeasureSizes(ctx, s.Handle())
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+		return exitFailure
+	}
+	bench.PrintSizes(env.Stdout, sizes)
 	return exitOK
 }
 

@@ -68,6 +68,10 @@ type Options struct {
 	HeapProfile io.Writer
 	// Keep leaves the benchmark database in place.
 	Keep bool
+	// Queries, after the pipeline phase, runs every documented example query
+	// (RunQueries) and prints the bytes per record (MeasureSizes) instead of the
+	// other phases.
+	Queries bool
 	// Out receives a line per phase; Logger the pipeline's logs.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -121,7 +125,10 @@ func (p Phase) RPS() float64 {
 
 // Result is what a run measured.
 type Result struct {
-	Driver string
+	// Queries and Sizes are set with Options.Queries.
+	Queries []QueryResult
+	Sizes   Sizes
+	Driver  string
 	// Method names the bulk-limit path.
 	Method string
 	// Blobs and RawBytes describe what the emulator served (from the ledger).
@@ -285,6 +292,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Pipeline.Records, res.Blobs, float64(res.RawBytes)/(1<<20), took.Round(time.Millisecond), res.Pipeline.RPS(),
 		float64(res.RawBytes)/(1<<20)/took.Seconds(), res.CPU.Seconds(), float64(res.PeakRSS)/(1<<20),
 		float64(res.PeakHeapLive)/(1<<20), float64(res.PeakHeapObjects)/(1<<20))
+
+	if o.Queries {
+		if res.Queries, err = RunQueries(ctx, s.Handle(), o.Out); err != nil {
+			return nil, err
+		}
+		if res.Sizes, err = MeasureSizes(ctx, s.Handle()); err != nil {
+			return nil, err
+		}
+		PrintSizes(o.Out, res.Sizes)
+		return res, nil
+	}
 
 	// 2. Nothing new.
 	sum2, took2, err := o.pass(ctx, s, tenant)

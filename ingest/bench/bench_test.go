@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/bench"
+	"github.com/o365ingest/o365ingest/ingest/examples"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
 )
@@ -52,6 +53,38 @@ func TestRunOnEveryDatabase(t *testing.T) {
 			}
 			if !strings.HasPrefix(res.ResultLine(), "RESULT sink="+driver+" records=") {
 				t.Errorf("result line %q", res.ResultLine())
+			}
+		})
+	}
+}
+
+// TestQueriesOnEveryDatabase runs the --queries benchmark on a small load: every
+// documented query runs without error, and the sizes add up to something.
+func TestQueriesOnEveryDatabase(t *testing.T) {
+	for _, driver := range sinktest.Drivers(t) {
+		t.Run(driver, func(t *testing.T) {
+			dsn := sinktest.ServerDSN(driver)
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := bench.Run(ctx, bench.Options{Driver: driver, DSN: dsn, Records: 2000, RecordsPerBlob: 100, Queries: true, Out: &out})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			t.Log(out.String())
+			if len(res.Queries) != len(examples.Queries) {
+				t.Fatalf("%d queries run, %d documented", len(res.Queries), len(examples.Queries))
+			}
+			for _, q := range res.Queries {
+				if q.Err != nil {
+					t.Errorf("%s: %v", q.Name, q.Err)
+				}
+			}
+			if res.Sizes.Records < 1900 || res.Sizes.RecordTable == 0 || res.Sizes.RecordIndexes == 0 || res.Sizes.PropertyTable == 0 || res.Sizes.Raw == 0 {
+				t.Errorf("sizes %+v", res.Sizes)
+			}
+			if !strings.Contains(out.String(), "bytes per record") {
+				t.Errorf("no sizes line:\n%s", out.String())
 			}
 		})
 	}
