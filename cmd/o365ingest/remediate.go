@@ -172,27 +172,17 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 	failed := false
 	fmt.Fprintln(env.Stdout)
 	for _, st := range steps {
-		if !*again {
-			prev, done, err := remediate.Done(ctx, h, p.AlertID, st.Action)
-			if err != nil {
-				fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
-				return exitFailure
-			}
-			if done {
-				fmt.Fprintf(env.Stdout, "%s: already remediated for this alert (%s at %s by %s); nothing sent. --again runs it again.\n",
-					st.Action, prev.Result, prev.RunAt.Format(time.RFC3339), escape.Terminal(prev.OSUser))
-				continue
-			}
-		}
-		o := remediate.Execute(ctx, g, st)
-		// What was sent is recorded even when a signal cut the action short.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		row, err := remediate.Store(rctx, h, p.AlertID, o, who, time.Now())
-		cancel()
+		res, err := remediate.Apply(ctx, h, g, p.AlertID, st, *again, who)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "o365ingest: remediate: %s ran (%s) but could not be recorded: %v\n", st.Action, o.Result, err)
+			fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 			return exitFailure
 		}
+		if res.Skipped {
+			fmt.Fprintf(env.Stdout, "%s: already remediated for this alert (%s at %s by %s); nothing sent. --again runs it again.\n",
+				st.Action, res.Previous.Result, res.Previous.RunAt.Format(time.RFC3339), escape.Terminal(res.Previous.OSUser))
+			continue
+		}
+		o := res.Outcome
 		line := fmt.Sprintf("%s: %s", st.Action, o.Result)
 		if o.HTTPStatus != 0 {
 			line += fmt.Sprintf(" (HTTP %d)", o.HTTPStatus)
@@ -200,7 +190,7 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		if o.Err != nil {
 			line += ": " + o.Err.Error()
 		}
-		fmt.Fprintf(env.Stdout, "%s [remediation %s]\n", escape.Terminal(line), row.ID)
+		fmt.Fprintf(env.Stdout, "%s [remediation %s]\n", escape.Terminal(line), res.Row.ID)
 		if o.Result == remediate.ResultRefused || o.Result == remediate.ResultFailed {
 			failed = true
 		}

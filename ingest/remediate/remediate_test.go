@@ -205,6 +205,16 @@ func TestForwardingRuleAlert(t *testing.T) {
 				t.Error("Done(disable-account) before it ran")
 			}
 
+			// Apply does nothing for an action already done, unless again.
+			rs, _ := p.Step(remediate.ActionRevokeSessions)
+			if res, err := remediate.Apply(ctx, h, g, a.ID, rs, false, "tester"); err != nil || !res.Skipped || res.Previous.Result != remediate.ResultDone {
+				t.Errorf("Apply of a done action: %+v, %v", res, err)
+			}
+			before := len(emu.GraphCalls())
+			if res, err := remediate.Apply(ctx, h, g, a.ID, rs, true, "tester"); err != nil || res.Skipped || res.Row.Result != remediate.ResultDone || len(emu.GraphCalls()) != before+1 {
+				t.Errorf("Apply with again: %+v, %v", res, err)
+			}
+
 			// Running remove-inbox-rule again finds nothing left to remove.
 			s, _ := p.Step(remediate.ActionRemoveInboxRule)
 			if o := remediate.Execute(ctx, g, s); o.Result != remediate.ResultNotFound {

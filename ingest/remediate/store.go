@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/o365ingest/o365ingest/ingest/graph"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -139,4 +140,40 @@ func List(ctx context.Context, h sink.Handle, f Filter) ([]Row, error) {
 		return nil, fmt.Errorf("remediate: listing remediation actions: %w", err)
 	}
 	return out, nil
+}
+
+// Applied is what Apply did with one step.
+type Applied struct {
+	// Skipped is set when the action had already succeeded for the alert (Previous is
+	// that run) and nothing was sent.
+	Skipped  bool
+	Previous Row
+	// Outcome and Row are the action's result and its remediation_action row (when run).
+	Outcome Outcome
+	Row     Row
+}
+
+// Apply runs one planned step for an alert unless it already succeeded (again forces
+// it), and records the outcome as a remediation_action row by osUser. The row is
+// written even when ctx was cancelled during the action (with a fresh 30 s deadline),
+// so what was sent is never left unrecorded. An error means the database failed; the
+// action's own failure is in the Outcome.
+func Apply(ctx context.Context, h sink.Handle, g *graph.Client, alertID string, s Step, again bool, osUser string) (Applied, error) {
+	if !again {
+		prev, done, err := Done(ctx, h, alertID, s.Action)
+		if err != nil {
+			return Applied{}, err
+		}
+		if done {
+			return Applied{Skipped: true, Previous: prev}, nil
+		}
+	}
+	o := Execute(ctx, g, s)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	row, err := Store(rctx, h, alertID, o, osUser, time.Now())
+	if err != nil {
+		return Applied{Outcome: o}, fmt.Errorf("remediate: %s ran (%s) but could not be recorded: %w", s.Action, o.Result, err)
+	}
+	return Applied{Outcome: o, Row: row}, nil
 }
