@@ -315,6 +315,10 @@ func (v *valueScanner) value(b *byteReader) error {
 		case c == '[':
 			b.i++
 			v.push(false)
+			for b.i < b.n && b.buf[b.i] == '[' { // a run of them, without the loop's checks
+				b.i++
+				v.push(false)
+			}
 			opened = true
 			continue
 		case c == '"':
@@ -364,6 +368,10 @@ func (v *valueScanner) value(b *byteReader) error {
 			case (c == '}' && obj) || (c == ']' && !obj):
 				b.i++
 				v.depth--
+				for c == ']' && b.i < b.n && b.buf[b.i] == ']' && v.depth > 0 && !v.topIsObject() {
+					b.i++
+					v.depth--
+				}
 				continue
 			default:
 				return syntax("byte %d: %q where a comma or the end of the %s belongs", b.pos(), c, map[bool]string{true: "object", false: "array"}[obj])
