@@ -212,8 +212,8 @@ func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[s
 			return nil, fmt.Errorf("learning domains: %w", err)
 		}
 		user = strings.ToLower(strings.TrimSpace(user))
-		if guestID(user) {
-			continue
+		if d := domainOf(user); guestID(user) || !strings.Contains(d, ".") || consumerDomain(d) {
+			continue // a guest, a service (app@sharepoint) or a consumer address: no vote
 		}
 		k := [2]string{tenant, domainOf(user)}
 		if perDomain[k] == nil {
@@ -230,7 +230,7 @@ func learnDomains(ctx context.Context, h sink.Handle, from, to time.Time) (map[s
 	}
 	for k, us := range perDomain {
 		n, total := len(us), users[k[0]]
-		if k[1] == "" || consumerDomain(k[1]) || n*100 < total*minDomainSharePercent || (n < 2 && total > 1) {
+		if n*100 < total*minDomainSharePercent || (n < 2 && total > 1) {
 			continue
 		}
 		set(k[0]).add(k[1])

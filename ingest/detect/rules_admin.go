@@ -168,16 +168,27 @@ func (e *evaluation) roleGranted(recs []*record) {
 }
 
 // appRemediation removes what an application holds: its delegated grants (each by
-// id, the form that binds), its app role assignments, and disables its service
-// principal.
-func appRemediation(sp string) []string {
-	q := psQuote(sp)
-	return []string{
-		fmt.Sprintf("Get-MgServicePrincipal -ServicePrincipalId %s | Format-List Id,AppId,DisplayName,PublisherName,AppOwnerOrganizationId", q),
-		fmt.Sprintf("Get-MgOauth2PermissionGrant -Filter %s -All | ForEach-Object { Remove-MgOauth2PermissionGrant -OAuth2PermissionGrantId $_.Id }", odataEq("clientId", sp)),
-		fmt.Sprintf("Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -All | ForEach-Object { Remove-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -AppRoleAssignmentId $_.Id }", q, q),
-		fmt.Sprintf("Update-MgServicePrincipal -ServicePrincipalId %s -AccountEnabled:$false", q),
+// id, the form that binds), its app role assignments (only those of roleID when
+// given), and disables its service principal. The principal is sp (its object id),
+// else looked up by its application id.
+func appRemediation(sp, appID, roleID string) []string {
+	var out []string
+	ref := psQuote(sp)
+	grantFilter := odataEq("clientId", sp)
+	if sp == "" {
+		out = append(out, fmt.Sprintf("$sp = Get-MgServicePrincipal -Filter %s", odataEq("appId", firstNonEmpty(appID, "<application id>"))))
+		ref, grantFilter = "$sp.Id", "('clientId eq ''' + $sp.Id + '''')"
 	}
+	match := ""
+	if roleID != "" {
+		match = fmt.Sprintf(" | Where-Object { $_.AppRoleId -eq %s }", psQuote(roleID))
+	}
+	return append(out,
+		fmt.Sprintf("Get-MgServicePrincipal -ServicePrincipalId %s | Format-List Id,AppId,DisplayName,PublisherName,AppOwnerOrganizationId", ref),
+		fmt.Sprintf("Get-MgOauth2PermissionGrant -Filter %s -All | ForEach-Object { Remove-MgOauth2PermissionGrant -OAuth2PermissionGrantId $_.Id }", grantFilter),
+		fmt.Sprintf("Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -All%s | ForEach-Object { Remove-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -AppRoleAssignmentId $_.Id }", ref, match, ref),
+		fmt.Sprintf("Update-MgServicePrincipal -ServicePrincipalId %s -AccountEnabled:$false", ref),
+	)
 }
 
 func (e *evaluation) allowedApp(names ...string) bool {
@@ -208,7 +219,7 @@ func (e *evaluation) consent(recs []*record) {
 		if isTrue(admin) {
 			who = "for the whole organization (admin consent)"
 		}
-		rem := appRemediation(firstNonEmpty(sp, r.ObjectID))
+		rem := appRemediation(sp, "", "")
 		rem = append(rem, fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(r.UserID)))
 		e.emit(r, RuleAppConsent, fmt.Sprintf("%s granted the application %s access %s.", r.UserID, firstNonEmpty(app, sp, r.ObjectID, "(unnamed)"), who), ev, rem)
 	}
@@ -270,31 +281,20 @@ func (e *evaluation) appRole(recs []*record) {
 		role, _, _ := r.modified("AppRole.Value")
 		roleName, _, _ := r.modified("AppRole.DisplayName")
 		roleID, _, _ := r.modified("AppRole.Id")
-		resource, _, _ := r.modified("ServicePrincipal.DisplayName")
+		// The record's Target is the resource (Microsoft Graph, Office 365 Exchange
+		// Online); its ServicePrincipal.* properties are the principal given the role.
+		resource := r.targetName()
 		spID, _, _ := r.modified("ServicePrincipal.ObjectID")
-		// The principal given the role: the record's object (else the principal its
-		// properties name); both are in the evidence, and the removal below only
-		// takes assignments of this app role, so a wrong pick removes nothing.
-		client := firstNonEmpty(r.objectGUID(), guidRE.FindString(spID))
-		clientName := r.targetName()
-		if e.allowedApp(clientName, client) {
+		clientName, _, _ := r.modified("ServicePrincipal.DisplayName")
+		clientApp, _, _ := r.modified("ServicePrincipal.AppId")
+		client := guidRE.FindString(spID)
+		if e.allowedApp(clientName, client, clientApp) {
 			continue
 		}
 		ev := map[string]string{"app_role": firstNonEmpty(role, roleName), "app_role_id": roleID, "resource": resource, "service_principal_id": client,
-			"properties_service_principal_id": spID, "application": clientName, "object_id": r.ObjectID}
-		q := psQuote(client)
-		match := "$true"
-		if roleID != "" {
-			match = "$_.AppRoleId -eq " + psQuote(roleID)
-		}
-		rem := []string{
-			fmt.Sprintf("Get-MgServicePrincipal -ServicePrincipalId %s | Format-List Id,AppId,DisplayName,PublisherName,AppOwnerOrganizationId", q),
-			fmt.Sprintf("Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -All | Where-Object { %s } | ForEach-Object { Remove-MgServicePrincipalAppRoleAssignment -ServicePrincipalId %s -AppRoleAssignmentId $_.Id }", q, match, q),
-			fmt.Sprintf("Get-MgOauth2PermissionGrant -Filter %s -All | ForEach-Object { Remove-MgOauth2PermissionGrant -OAuth2PermissionGrantId $_.Id }", odataEq("clientId", client)),
-			fmt.Sprintf("Update-MgServicePrincipal -ServicePrincipalId %s -AccountEnabled:$false   # when the application is not yours", q),
-			fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(r.UserID)),
-		}
-		e.emit(r, RuleAppRoleGranted, fmt.Sprintf("%s granted the application permission %s on %s to %s.", r.UserID, firstNonEmpty(role, roleName, "(unnamed)"), firstNonEmpty(resource, "a resource"), firstNonEmpty(clientName, client, r.ObjectID)),
+			"app_id": clientApp, "application": clientName, "resource_object_id": r.objectGUID()}
+		rem := append(appRemediation(client, clientApp, roleID), fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(r.UserID)))
+		e.emit(r, RuleAppRoleGranted, fmt.Sprintf("%s granted the application permission %s on %s to %s.", r.UserID, firstNonEmpty(role, roleName, "(unnamed)"), firstNonEmpty(resource, "a resource"), firstNonEmpty(clientName, client, clientApp, "an application")),
 			ev, rem)
 	}
 }

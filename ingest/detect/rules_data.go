@@ -172,13 +172,7 @@ func (e *evaluation) mailSync(recs []*record) {
 			mailbox := firstNonEmpty(r.MailboxOwner, r.UserID)
 			return fmt.Sprintf("The application %s downloaded the mailbox %s in bulk (MailItemsAccessed Sync, %s).", app(r), mailbox, plural(len(all), "record", "records")),
 				map[string]string{"application_id": app(r), "mailbox": mailbox, "records": strconv.Itoa(len(all))},
-				[]string{
-					fmt.Sprintf("$sp = Get-MgServicePrincipal -Filter %s; $sp | Format-List Id,AppId,DisplayName,PublisherName", odataEq("appId", app(r))),
-					"Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -All | ForEach-Object { Remove-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -AppRoleAssignmentId $_.Id }",
-					"Get-MgOauth2PermissionGrant -Filter ('clientId eq ''' + $sp.Id + '''') -All | ForEach-Object { Remove-MgOauth2PermissionGrant -OAuth2PermissionGrantId $_.Id }",
-					"Update-MgServicePrincipal -ServicePrincipalId $sp.Id -AccountEnabled:$false",
-					fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(mailbox)),
-				}
+				append(appRemediation("", app(r), ""), fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(mailbox)))
 		})
 }
 
@@ -299,7 +293,10 @@ func (e *evaluation) teamExternal(recs []*record) {
 		}
 		json.Unmarshal([]byte(r.raw), &doc)
 		for _, m := range doc.Members {
-			ext := strings.Contains(strings.ToLower(m.UPN), "#ext#") || (strings.Contains(m.UPN, "@") && !e.checker(r.TenantID).internal(m.UPN))
+			// A member of the adding user's own domain is a colleague even when the
+			// records are too few to learn the domain.
+			ext := strings.Contains(strings.ToLower(m.UPN), "#ext#") ||
+				(strings.Contains(m.UPN, "@") && !e.checker(r.TenantID).internal(m.UPN) && domainOf(m.UPN) != domainOf(r.UserID))
 			if !ext {
 				continue
 			}

@@ -1,6 +1,7 @@
 package detect_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/detect"
+	"github.com/o365ingest/o365ingest/ingest/detect/detecttest"
+	"github.com/o365ingest/o365ingest/schema"
 )
 
 // More builders.
@@ -291,13 +294,18 @@ func moreCases() []ruleCase {
 	})
 	add(ruleCase{name: "an expired secret removed from an application does not fire", records: []string{r}, rule: "app_credential_added"})
 
-	// app_role_granted
+	// app_role_granted, in the record's shape: the Target is the resource, the
+	// ServicePrincipal.* properties the application given the role.
 	id, r = rec("approle", func(id string) string {
-		return aad(id, day, alex, "Add app role assignment to service principal.", "Success", "ffffffff-1111-2222-3333-444455556666", map[string]any{
-			"ModifiedProperties": mod("AppRole.Value", "Mail.Read", "", "AppRole.Id", "810c84a8-4a9e-49e6-bf7d-12d183f40d01", "", "ServicePrincipal.DisplayName", "Microsoft Graph", "")})
+		return aad(id, day, alex, "Add app role assignment to service principal.", "Success", "c5393580-f805-4401-95e8-94b7a6ef2fc2", map[string]any{
+			"Target": []map[string]any{{"ID": "ServicePrincipal_efe101d0-818a-4f19-b2f8-53186f8218ad", "Type": 2}, {"ID": "Microsoft Graph", "Type": 1}},
+			"ModifiedProperties": mod("AppRole.Value", "Mail.Read", "", "AppRole.Id", "810c84a8-4a9e-49e6-bf7d-12d183f40d01", "",
+				"ServicePrincipal.ObjectID", "5c242833-909c-4c6b-bca3-50feaaa98d23", "", "ServicePrincipal.DisplayName", "Mail Sync Plus", "",
+				"ServicePrincipal.AppId", "71a0194b-b70c-44a6-82f2-d4670aee4585", "")})
 	})
 	add(ruleCase{name: "an application permission granted fires", records: []string{r}, want: []string{"app_role_granted:" + id},
-		check: remediationHas("$_.AppRoleId -eq '810c84a8-4a9e-49e6-bf7d-12d183f40d01'", "ffffffff-1111-2222-3333-444455556666")})
+		check: both(remediationHas("$_.AppRoleId -eq '810c84a8-4a9e-49e6-bf7d-12d183f40d01'", "-ServicePrincipalId '5c242833-909c-4c6b-bca3-50feaaa98d23'", "!efe101d0"),
+			summaryHas("Mail.Read on Microsoft Graph to Mail Sync Plus"))})
 	_, r = rec("approle", func(id string) string {
 		return aad(id, day, alex, "Add app role assignment grant to user.", "Success", megan, nil)
 	})
@@ -602,4 +610,42 @@ func detectRule(name string) (detect.Rule, bool) {
 		}
 	}
 	return detect.Rule{}, false
+}
+
+// TestCorpusRaisesOnlyItsRealFindings evaluates the public corpus (Elastic's and
+// Microsoft's sample records, benign test tenants) on every database: the two role
+// grants and two sign-ins from new networks it holds are alerts, nothing else is (a
+// team member of the tenant's own onmicrosoft.com domain, a calendar shared, audit
+// settings the service itself sets).
+func TestCorpusRaisesOnlyItsRealFindings(t *testing.T) {
+	var recs []schema.Record
+	seen := map[string]bool{}
+	for _, raw := range corpusRecords(t) {
+		r, err := normalizeForTenant(raw)
+		if err != nil || seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		recs = append(recs, r)
+	}
+	for _, d := range detecttest.Drivers(t) {
+		t.Run(d, func(t *testing.T) {
+			db := detecttest.Open(t, d)
+			detecttest.Load(t, db, d, recs)
+			alerts, err := detect.Evaluate(context.Background(), detecttest.Handle(db, d), time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), detect.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"admin_role_granted:82693d84-baef-46a1-8b47-6a203ce7c75f", "admin_role_granted:a969d068-cac3-4ba2-a894-0ec9de403d28",
+				"signin_new_address:19d57a4a-d32e-4dc6-971f-3491bc440023", "signin_new_address:4b0f0d57-0766-4621-8aa0-04b8d8b63a78",
+			}
+			if got := alertKeys(alerts); !slices.Equal(got, want) {
+				t.Errorf("alerts %v, want %v", got, want)
+				for _, a := range alerts {
+					t.Logf("%s: %s", a.Rule, a.Summary)
+				}
+			}
+		})
+	}
 }
