@@ -224,7 +224,9 @@ func (x *run) removeRole(ctx context.Context, t target) error {
 		}
 		pid = doc.ID
 	}
-	filter := "principalId eq " + odataQuote(pid) + " and roleDefinitionId eq " + odataQuote(t.roleDefinitionID)
+	// The filter is on principalId alone (documented as filterable); the role is
+	// matched here, so no combination of filters the service may not support is sent.
+	filter := "principalId eq " + odataQuote(pid)
 	vals, err := x.list(ctx, "/roleManagement/directory/roleAssignments?$filter="+qesc(filter))
 	if err != nil {
 		return err

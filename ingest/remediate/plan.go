@@ -431,9 +431,9 @@ func roleStep(root, roleName, roleDef, principal, member string) Step {
 		reqs = append(reqs, Request{Method: "GET", URL: root + userPath(member) + "?$select=id", Note: "the object id of " + member})
 		pid = "{id of that user}"
 	}
-	filter := "principalId eq " + odataQuote(pid) + " and roleDefinitionId eq " + odataQuote(roleDef)
+	filter := "principalId eq " + odataQuote(pid)
 	reqs = append(reqs,
-		Request{Method: "GET", URL: root + "/roleManagement/directory/roleAssignments?$filter=" + qesc(filter), Note: "the assignment of the role to " + who},
+		Request{Method: "GET", URL: root + "/roleManagement/directory/roleAssignments?$filter=" + qesc(filter), Note: "the role assignments of " + who + ", among them those of role " + roleDef},
 		Request{Method: "DELETE", URL: root + "/roleManagement/directory/roleAssignments/{id of each assignment}"})
 	return Step{Action: ActionRemoveRole, Account: who,
 		Target:      fmt.Sprintf("directory role %s (%s) of %s", firstNonEmpty(roleName, "(unnamed)"), roleDef, who),

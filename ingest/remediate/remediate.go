@@ -68,7 +68,7 @@ var actions = []Action{
 		[]string{"GET /servicePrincipals(appId='{appId}')", "GET /oauth2PermissionGrants?$filter=clientId eq '{id}'", "DELETE /oauth2PermissionGrants/{id}"},
 		"Deletes the delegated permission grants (oAuth2PermissionGrants) of the consented application's service principal."},
 	{ActionRemoveRole, []string{"RoleManagement.ReadWrite.Directory", "User.Read.All"},
-		[]string{"GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}' and roleDefinitionId eq '{id}'", "DELETE /roleManagement/directory/roleAssignments/{id}"},
+		[]string{"GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'", "DELETE /roleManagement/directory/roleAssignments/{id}"},
 		"Deletes the directory role assignment the alert names (the member and the role)."},
 }
 
