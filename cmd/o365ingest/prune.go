@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -75,8 +76,12 @@ is kept: it records that the blobs were loaded. Alerts are kept.`); !ok {
 			fmt.Fprintln(env.Stderr, "o365ingest: prune: not on a terminal, so nobody can confirm: pass --yes to delete without asking")
 			return exitUsage
 		}
-		fmt.Fprint(env.Stdout, "Delete them? [y/N] ")
-		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		fmt.Fprint(env.Stderr, "Delete them? [y/N] ")
+		answer, err := readLine(ctx, env.Stdin)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "\no365ingest: prune: interrupted; nothing deleted")
+			return exitInterrupted
+		}
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			fmt.Fprintln(env.Stdout, "nothing deleted")
 			return exitOK
@@ -97,6 +102,22 @@ is kept: it records that the blobs were loaded. Alerts are kept.`); !ok {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// readLine reads one line from r, or returns ctx's error when ctx ends first (SIGINT
+// at the prompt).
+func readLine(ctx context.Context, r io.Reader) (string, error) {
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(r).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		return s, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // parseRetention parses a retention period: a whole number of days (30d), weeks (4w)

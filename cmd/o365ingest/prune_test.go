@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +105,36 @@ func TestParseRetention(t *testing.T) {
 		if got, err := parseRetention(in); err == nil {
 			t.Errorf("parseRetention(%q) = %v, want an error", in, got)
 		}
+	}
+}
+
+// TestPrunePromptIsInterruptible: SIGINT at the prompt ends prune with exit 4 and
+// deletes nothing.
+func TestPrunePromptIsInterruptible(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "o365.db")
+	ctx := context.Background()
+	s, err := sink.Open(ctx, "sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := sink.Migrate(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	old := sinktest.Record("old", map[string]any{"creation_time": time.Now().UTC().AddDate(-2, 0, 0)})
+	if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{old}}); err != nil {
+		t.Fatal(err)
+	}
+	stdin, w := io.Pipe() // nobody answers
+	defer w.Close()
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out, Stdin: stdin, Interactive: true, Getenv: func(string) string { return "" }, LogLevel: "warn"}
+	if code := run(cctx, []string{"prune", "--dsn", dsn, "--older-than", "30d"}, env); code != exitInterrupted || !strings.Contains(out.String(), "nothing deleted") {
+		t.Fatalf("interrupted prompt: exit %d, want 4\n%s", code, out.String())
+	}
+	if n := countRows(t, "sqlite", dsn, "audit_record"); n != 1 {
+		t.Errorf("an interrupted prompt left %d records, want 1", n)
 	}
 }

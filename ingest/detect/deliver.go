@@ -244,7 +244,11 @@ func slackMessage(a Alert) any {
 		if i > 0 {
 			fl = append(fl, slackText("\n", false))
 		}
-		fl = append(fl, slackText(f[0]+": ", true), slackText(clip(escape.Terminal(f[1]), 1000), false))
+		v := f[1]
+		if v == "" {
+			v = "-" // Slack refuses an empty text element
+		}
+		fl = append(fl, slackText(f[0]+": ", true), slackText(clip(escape.Terminal(v), 1000), false))
 	}
 	blocks := []any{
 		map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": clip("o365ingest alert: "+a.Rule+" ("+a.Severity+")", 150)}},
