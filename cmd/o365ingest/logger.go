@@ -3,10 +3,11 @@ package main
 import (
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 // newLogger builds the slog logger: JSON when w is not a terminal (cron, systemd), text
@@ -53,7 +54,18 @@ func setLogger(env *Env, level, format string) {
 	env.JSONSummary = format == "json"
 }
 
+// rawTerminal returns the writer under an escape.TerminalWriter (stderr), for output
+// that drives the terminal on purpose: the progress bar's cursor movements.
+func rawTerminal(w io.Writer) io.Writer {
+	if t, ok := w.(*escape.TerminalWriter); ok {
+		return t.Underlying()
+	}
+	return w
+}
+
+// isTerminal reports whether w is a terminal: an *os.File, or a writer over one that
+// tells its descriptor (escape.TerminalWriter, as stderr is).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/o365ingest/o365ingest/ingest/escape"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv})
+	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: escape.NewTerminalWriter(os.Stderr), Stdin: os.Stdin, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

@@ -58,7 +58,7 @@ type progressBar struct {
 
 func newProgressBar(env *Env) *progressBar {
 	b := &progressBar{env: env, listing: true}
-	b.p = mpb.New(mpb.WithOutput(env.Stderr), mpb.WithWidth(100), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithAutoRefresh())
+	b.p = mpb.New(mpb.WithOutput(rawTerminal(env.Stderr)), mpb.WithWidth(100), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithAutoRefresh())
 	counts := decor.Any(func(decor.Statistics) string {
 		b.mu.Lock()
 		defer b.mu.Unlock()

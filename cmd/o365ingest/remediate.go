@@ -26,8 +26,7 @@ import (
 // confirmInput returns where a confirmation is read from and whether the command runs
 // on a terminal (stdin and stderr both). Tests replace it.
 var confirmInput = func(env *Env) (io.Reader, bool) {
-	f, ok := env.Stderr.(*os.File)
-	return os.Stdin, ok && term.IsTerminal(int(f.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
+	return os.Stdin, isTerminal(env.Stderr) && term.IsTerminal(int(os.Stdin.Fd()))
 }
 
 // osUser names who runs o365ingest, for remediation_action.os_user.

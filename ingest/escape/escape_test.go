@@ -285,3 +285,28 @@ func TestTeamsMarkdownShowsLinksAsText(t *testing.T) {
 		t.Errorf("TeamsMarkdown(%q) = %q: still a link", attackTeams, got)
 	}
 }
+
+func TestTerminalWriterEscapesWhatIsWrittenToIt(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewTerminalWriter(&buf)
+	msg := "o365ingest: run: api: AF50000 " + attackTerminal + "\n"
+	n, err := w.Write([]byte(msg))
+	if err != nil || n != len(msg) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(msg))
+	}
+	if want := Terminal(msg); buf.String() != want || !strings.HasSuffix(buf.String(), "\n") {
+		t.Errorf("wrote %q, want %q", buf.String(), want)
+	}
+	if strings.ContainsRune(buf.String(), 0x1b) {
+		t.Errorf("ESC reached the writer: %q", buf.String())
+	}
+	buf.Reset()
+	plain := `{"time":"2026-03-02T09:00:00Z","level":"INFO","msg":"run","rule":"x\u001b","name":"Zoë"}` + "\n"
+	w.Write([]byte(plain))
+	if buf.String() != plain {
+		t.Errorf("a JSON log line changed: %q", buf.String())
+	}
+	if w.Fd() != ^uintptr(0) {
+		t.Errorf("Fd of a writer over a buffer = %d, want ^0", w.Fd())
+	}
+}

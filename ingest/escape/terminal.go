@@ -2,6 +2,7 @@ package escape
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -89,4 +90,39 @@ func isControl(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// TerminalWriter passes everything written to it through Terminal: tabs and newlines
+// as they are, every other control character as a visible escape. o365ingest's stderr
+// is one, so an error message quoting what a server or a record said cannot drive the
+// terminal. Text that holds no control character (slog's text and JSON logs, which
+// escape their own) passes unchanged. Each Write is escaped on its own: a rune split
+// across two Writes is shown as the escapes of its bytes.
+type TerminalWriter struct {
+	w io.Writer
+}
+
+// NewTerminalWriter returns a TerminalWriter writing to w.
+func NewTerminalWriter(w io.Writer) *TerminalWriter { return &TerminalWriter{w: w} }
+
+// Write writes p escaped; it reports len(p) written when the escaped text was.
+func (t *TerminalWriter) Write(p []byte) (int, error) {
+	s := Terminal(string(p))
+	if _, err := io.WriteString(t.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Underlying returns the writer under t, for output that drives the terminal on
+// purpose (a progress bar redrawing itself).
+func (t *TerminalWriter) Underlying() io.Writer { return t.w }
+
+// Fd returns the file descriptor of the writer underneath when it has one (an
+// *os.File), so that callers can still ask whether it is a terminal; else ^uintptr(0).
+func (t *TerminalWriter) Fd() uintptr {
+	if f, ok := t.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }
