@@ -205,3 +205,28 @@ func TestDeployConfigLoads(t *testing.T) {
 		t.Errorf("deploy/config.yaml: secret from the credentials directory, state under /var/lib/o365ingest, a listen address: %+v", cfg)
 	}
 }
+
+// TestDockerImageDataVolumeBelongsToItsUser reads the Dockerfile (no Docker engine runs
+// here): the final stage runs as a non-root user that owns /data, its working
+// directory and declared volume, so a fresh named volume mounted there is writable.
+func TestDockerImageDataVolumeBelongsToItsUser(t *testing.T) {
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := strings.Split(string(data), "\nFROM ")
+	final := stages[len(stages)-1]
+	user := regexp.MustCompile(`(?m)^USER (\d+)(:\d+)?$`).FindStringSubmatch(final)
+	if user == nil || user[1] == "0" {
+		t.Fatalf("the final stage sets no non-root numeric USER:\n%s", final)
+	}
+	chown := regexp.MustCompile(`(?m)^COPY --from=\S+ --chown=` + user[1] + `:\d+ \S+ /data$`)
+	for _, want := range []*regexp.Regexp{chown, regexp.MustCompile(`(?m)^VOLUME /data$`), regexp.MustCompile(`(?m)^WORKDIR /data$`)} {
+		if !want.MatchString(final) {
+			t.Errorf("the final stage lacks %s:\n%s", want, final)
+		}
+	}
+	if strings.Contains(string(data), "main.version=${VERSION}") && !strings.Contains(string(data), "${VERSION:+") {
+		t.Error("the Dockerfile overrides the build info's version unconditionally")
+	}
+}
