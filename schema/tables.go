@@ -170,6 +170,9 @@ var AuditRecord = Table{
 		// A network (client_ip LIKE '203.0.113.%'): MySQL, SQL Server and SQLite (GLOB)
 		// serve the prefix from ix_audit_record_ip; PostgreSQL needs a pattern index.
 		{Name: "ix_audit_record_ip_prefix", Columns: []string{"client_ip"}, Since: 5, Pattern: true, Dialects: []string{"postgres"}},
+		// Version 6: the views select by record type (v_file_activity 6, v_sharing 14,
+		// v_signin 9 and 15 or by operation), which no index served.
+		{Name: "ix_audit_record_type_time", Columns: []string{"record_type", "creation_time"}, Since: 6},
 	},
 }
 
@@ -188,6 +191,11 @@ var AuditProperty = Table{
 	PrimaryKey: []string{"record_id", "list", "ordinal"},
 	Indexes: []Index{
 		{Name: "ix_audit_property_name", Columns: []string{"list", "name"}},
+		// Version 6: the views read one property of one record (record_id, list, name).
+		// PostgreSQL's planner would take ix_audit_property_name for a rare name and
+		// filter the record id over every row with that name (v_mailbox_rule: seconds);
+		// on InnoDB and SQL Server that index already ends with the primary key.
+		{Name: "ix_audit_property_lookup", Columns: []string{"list", "name", "record_id"}, Since: 6, Dialects: []string{"postgres", "sqlite"}},
 	},
 }
 

@@ -11,6 +11,7 @@ var Versions = []Version{
 	{Number: 3, Name: "alerts", Doc: "The alert tables (AlertTables)."},
 	{Number: 4, Name: "remediation", Doc: "The remediation_action table (RemediationTables): every remediation action executed or refused for an alert."},
 	{Number: 5, Name: "analyst_queries", Doc: "Addresses and UPNs compare case-insensitively (FoldCase); indexes for the documented questions; client_country and client_asn; the views rewritten."},
+	{Number: 6, Name: "view_indexes", Doc: "Indexes the views need: records by type, one property of one record."},
 }
 
 // Version is one migration version.

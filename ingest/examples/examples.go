@@ -205,7 +205,8 @@ WHERE r.operation = 'New-InboxRule'
   AND p.name IN ('ForwardTo', 'RedirectTo', 'ForwardAsAttachmentTo')
   AND p.value NOT LIKE '%@contoso.com%'
 ORDER BY r.creation_time;`,
-		Indexes: []string{"ix_audit_record_operation_time"},
+		// From the records by operation, or from the properties by name.
+		Indexes: []string{"ix_audit_record_operation_time", "ix_audit_property_name"},
 	},
 	{
 		Name:     "detect_forwarding_rules",
