@@ -18,8 +18,45 @@ type record struct {
 	RecordType, UserType, LogonType                         int64
 	Time                                                    time.Time
 	props                                                   []prop
-	// raw is the record as received, read only for the rules that need it.
+	// raw is the record as received, read only for the rules that need it (see
+	// loadRaw).
 	raw string
+}
+
+// loadRaw reads the raw JSON of recs that lack it, in chunks.
+func loadRaw(ctx context.Context, h sink.Handle, recs []*record) error {
+	byID := map[string]*record{}
+	var ids []any
+	for _, r := range recs {
+		if r.raw == "" && byID[r.ID] == nil {
+			byID[r.ID] = r
+			ids = append(ids, r.ID)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		rows, err := h.DB.QueryContext(ctx, h.Dialect.Rebind(`SELECT id, raw FROM audit_record WHERE id IN (`+sink.Placeholders(n)+`)`), ids[:n]...)
+		if err != nil {
+			return fmt.Errorf("reading raw records: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var raw sql.NullString
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return fmt.Errorf("reading raw records: %w", err)
+			}
+			if r := byID[id]; r != nil {
+				r.raw = raw.String
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading raw records: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 type prop struct {
@@ -112,10 +149,14 @@ func scanRecord(rows *sql.Rows, withRaw bool) (*record, error) {
 	return &r, nil
 }
 
+// propEq keeps only the records with a property: list, name and value.
+type propEq struct{ list, name, value string }
+
 // loadRecords reads the records of the given operations with from <= creation_time < to,
 // in time order, with their audit_property rows when withProps and their raw JSON
-// when withRaw.
-func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time.Time, withProps, withRaw bool) ([]*record, error) {
+// when withRaw; with only set, just those having that property (MailItemsAccessed of
+// MailAccessType Sync, not every message read).
+func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time.Time, withProps, withRaw bool, only ...propEq) ([]*record, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -125,6 +166,11 @@ func loadRecords(ctx context.Context, h sink.Handle, ops []string, from, to time
 	}
 	args = append(args, h.Dialect.Time(from), h.Dialect.Time(to))
 	where := `r.operation IN (` + sink.Placeholders(len(ops)) + `) AND r.creation_time >= ? AND r.creation_time < ?`
+	for _, o := range only {
+		q := h.Dialect.Quote
+		where += ` AND EXISTS (SELECT 1 FROM audit_property f WHERE f.record_id = r.id AND f.` + q("list") + ` = ? AND f.` + q("name") + ` = ? AND f.` + q("value") + ` = ?)`
+		args = append(args, o.list, o.name, o.value)
+	}
 	cols := recordColumns
 	if withRaw {
 		cols += ", r.raw"

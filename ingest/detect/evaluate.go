@@ -115,11 +115,12 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 	type load struct {
 		start      time.Time
 		props, raw bool
+		only       propEq
 	}
 	ops := map[load][]string{}
 	var order []load
 	keyOf := func(r Rule) load {
-		k := load{start: e.from, props: r.props, raw: r.raw}
+		k := load{start: e.from, props: r.props, raw: r.raw, only: r.only}
 		switch r.from {
 		case spanWindow:
 			k.start = e.from.Add(-e.window(r.Name))
@@ -146,7 +147,11 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 	}
 	loaded := map[load][]*record{}
 	for _, k := range order {
-		recs, err := loadRecords(ctx, h, ops[k], k.start, e.to, k.props, k.raw)
+		var only []propEq
+		if k.only != (propEq{}) {
+			only = append(only, k.only)
+		}
+		recs, err := loadRecords(ctx, h, ops[k], k.start, e.to, k.props, k.raw, only...)
 		if err != nil {
 			return nil, fmt.Errorf("detect: %w", err)
 		}

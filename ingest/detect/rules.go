@@ -25,6 +25,8 @@ type Rule struct {
 	ops        []string
 	from       span
 	props, raw bool
+	// only keeps the records with this property (none when zero).
+	only propEq
 	// run evaluates the rule over its records (in time order).
 	run func(e *evaluation, recs []*record)
 }
@@ -196,7 +198,7 @@ func init() {
 			Description: "An application other than Microsoft's Outlook clients downloading a mailbox in bulk (MailItemsAccessed with MailAccessType Sync), one alert per application and mailbox per hour, every folder in the evidence.",
 			Technique:   "T1114.002 Remote Email Collection",
 			Anchors:     []string{"Sentinel: Exchange workflow MailItemsAccessed operation anomaly", "Sparrow: MailItemsAccessed by application (AppId)"},
-			ops:         mailAccessOps, props: true, run: (*evaluation).mailSync},
+			ops:         mailAccessOps, props: true, only: propEq{"OperationProperties", "MailAccessType", "Sync"}, run: (*evaluation).mailSync},
 		{Name: RuleEDiscoveryExport, Severity: SeverityHigh,
 			Description: "A compliance (eDiscovery) search exported or its results downloaded (New-ComplianceSearchAction -Export, SearchExported, SearchExportDownloaded, ViewedSearchExported), or a search purging mail (New-ComplianceSearchAction -Purge); the search's query from its New-ComplianceSearch is in the evidence.",
 			Technique:   "T1114 Email Collection",
@@ -226,7 +228,7 @@ func init() {
 			Description: "delete_burst or more files (FileDeleted, FileRecycled, ...) or mail items (HardDelete, SoftDelete outside Deleted Items and Recoverable Items) deleted by one user within delete_window_minutes.",
 			Technique:   "T1485 Data Destruction",
 			Anchors:     []string{"Sigma: Microsoft 365 - Unusual Volume of File Deletion", "Elastic: Microsoft 365 Unusual Volume of File Deletion"},
-			ops:         deleteOps, from: spanWindow, raw: true, run: (*evaluation).massDelete},
+			ops:         deleteOps, from: spanWindow, run: (*evaluation).massDelete},
 	}
 }
 

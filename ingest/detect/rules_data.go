@@ -100,6 +100,17 @@ func deletedItems(r *record) int {
 
 func (e *evaluation) massDelete(recs []*record) {
 	th := e.th
+	// Only mail deletes need their raw record (the items they removed, and where from).
+	var mail []*record
+	for _, r := range recs {
+		if r.Operation == "HardDelete" || r.Operation == "SoftDelete" {
+			mail = append(mail, r)
+		}
+	}
+	if err := loadRaw(e.ctx, e.h, mail); err != nil {
+		e.err = err
+		return
+	}
 	items := map[*record]int{}
 	e.episodes(recs, RuleMassDelete, time.Duration(th.DeleteWindowMinutes)*time.Minute,
 		func(r *record) string {

@@ -32,6 +32,34 @@ func mbx(id string, at time.Time, user, op string, extra map[string]any) string 
 	return marshal(m)
 }
 
+// fakeCity maps /24 networks to a country and coordinates (a City database).
+type fakeCity map[string]struct {
+	country  string
+	lat, lon float64
+}
+
+func (g fakeCity) at(ip string) (struct {
+	country  string
+	lat, lon float64
+}, bool) {
+	i := strings.LastIndexByte(ip, '.')
+	if i < 0 {
+		return struct {
+			country  string
+			lat, lon float64
+		}{}, false
+	}
+	p, ok := g[ip[:i]]
+	return p, ok
+}
+
+func (g fakeCity) Country(ip string) string { p, _ := g.at(ip); return p.country }
+
+func (g fakeCity) Locate(ip string) (float64, float64, bool) {
+	p, ok := g.at(ip)
+	return p.lat, p.lon, ok
+}
+
 // idOf returns a built record's Id.
 func idOf(raw string) string { return strings.Split(strings.Split(raw, `"Id":"`)[1], `"`)[0] }
 
@@ -556,6 +584,27 @@ func moreCases() []ruleCase {
 		return exo(id, day, alex, "203.0.113.66", "Set-Mailbox", "Identity", "megan.bowen", "ForwardingAddress", "BackupArchive")
 	})
 	add(ruleCase{name: "forwarding to a contact by the alias Exchange derived from its name fires", records: []string{contact, r}, want: []string{"mailbox_forward_external:" + id}})
+
+	// impossible_travel with a City database: distance and speed.
+	city := fakeCity{"192.0.2": {"DE", 52.52, 13.40}, "198.51.100": {"DE", 48.14, 11.58}, "203.0.113": {"DE", 52.39, 13.06}}
+	ct := []string{signin(nextID("tr"), day, "traveller@contoso.example", "192.0.2.50", true), signin(nextID("tr"), day.Add(20*time.Minute), "traveller@contoso.example", "198.51.100.50", true)}
+	add(ruleCase{name: "Berlin then Munich twenty minutes later fires with a City database, in one country", records: ct, want: []string{"impossible_travel:" + idOf(ct[1])},
+		cfg: func(c *detect.Config) { c.Geo = city }, check: evidenceIs("distance_km", "503")})
+	ct2 := []string{signin(nextID("tr"), day, "traveller@contoso.example", "192.0.2.50", true), signin(nextID("tr"), day.Add(10*time.Minute), "traveller@contoso.example", "203.0.113.50", true)}
+	add(ruleCase{name: "Berlin then Potsdam ten minutes later does not fire", records: ct2, rule: "impossible_travel", cfg: func(c *detect.Config) { c.Geo = city }})
+
+	// An Outlook rule moving a correspondent's mail to RSS Subscriptions.
+	id, r = rec("outlook", func(id string) string {
+		return outlook(id, day, megan, "203.0.113.66", "RuleName", ".", "RuleOperation", "AddMailboxRule", "RuleCondition", "From ceo@fabrikam.example",
+			"RuleActions", `MoveToFolder \RSS Subscriptions`)
+	})
+	add(ruleCase{name: "an Outlook rule moving a correspondent's mail to RSS Subscriptions fires", records: []string{r}, want: []string{"inbox_rule_hide:" + id}})
+
+	// transport_rule_external: redirects are redirects.
+	id, r = rec("tr", func(id string) string {
+		return exo(id, day, alex, "203.0.113.66", "New-TransportRule", "Name", "r", "SentTo", "ceo@contoso.example", "RedirectMessageTo", "x@evil.example")
+	})
+	add(ruleCase{name: "a transport rule redirecting outside is called a redirect", records: []string{r}, want: []string{"transport_rule_external:" + id}, check: summaryHas("redirects")})
 
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
