@@ -455,7 +455,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(*http.Response) 
 			resp.Body.Close()
 			e := parseAPIError(resp.StatusCode, resp.Header, data)
 			e.Method, e.URL = r.method, cleanURL
-			if _, perm := MissingPermission(e, r.contentType); perm && authRetries >= 1 {
+			if _, lacks := MissingPermission(e, r.contentType); lacks && authRetries >= 1 {
 				// AF10001 comes with 401 too: a renewed token that still lacks the
 				// permission is a missing permission or consent, not a bad secret.
 				addHint(e, c.cfg.TenantID, r.contentType)

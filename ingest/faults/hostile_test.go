@@ -488,7 +488,11 @@ func TestHostileContentIDs(t *testing.T) {
 						return false
 					}
 					base := "http://" + r.Host + strings.TrimSuffix(r.URL.Path, "/subscriptions/content")
-					now := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+					created := time.Now().UTC().Add(-time.Hour)
+					// Expiring 7 days after publication, as the service lists them: a
+					// contentExpiration already past would make a failing blob expired
+					// (issue 10 point 6), not failed.
+					now, expires := created.Format("2006-01-02T15:04:05.000Z"), created.Add(7*24*time.Hour).Format("2006-01-02T15:04:05.000Z")
 					rewrite(p, w, r, func(body []byte) []byte {
 						var b strings.Builder
 						b.WriteString(strings.TrimSuffix(strings.TrimSpace(string(body)), "]"))
@@ -500,7 +504,7 @@ func TestHostileContentIDs(t *testing.T) {
 								b.WriteByte(',')
 							}
 							entry, _ := json.Marshal(map[string]string{"contentType": api.AuditExchange, "contentId": id,
-								"contentUri": base + "/audit/" + url.PathEscape(id), "contentCreated": now, "contentExpiration": now})
+								"contentUri": base + "/audit/" + url.PathEscape(id), "contentCreated": now, "contentExpiration": expires})
 							b.Write(entry)
 						}
 						b.WriteByte(']')

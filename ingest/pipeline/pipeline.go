@@ -224,7 +224,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	o.defaults()
 	start := o.Now()
-	r := &runner{o: o, fetchSlots: make(chan struct{}, o.Concurrency), loadSlots: make(chan struct{}, o.Loaders),
+	r := &runner{o: o, started: start, fetchSlots: make(chan struct{}, o.Concurrency), loadSlots: make(chan struct{}, o.Loaders),
 		budget: newBudget(o.MemoryRecords)}
 	// The run is recorded even when a signal is already pending, so status shows it
 	// as interrupted rather than not at all.
@@ -344,6 +344,7 @@ func (u unit) name() string { return u.tenant.Name + "/" + u.contentType }
 
 type runner struct {
 	o          Options
+	started    time.Time // when the pass started: a blob listed as expiring before it is expired
 	fetchSlots chan struct{} // bounds downloads across all units
 	loadSlots  chan struct{} // bounds load transactions (and batches in memory) across units
 	budget     *budget       // bounds records in memory across units

@@ -2,7 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -124,5 +126,45 @@ func TestStartLimitLongerThanThePassThrottlesTheUnit(t *testing.T) {
 	if len(sum.Errors) != 1 || !errors.As(sum.Errors[0], &ue) || ue.ContentType != "Audit.Exchange" || !ue.Throttled ||
 		!strings.Contains(ue.Cause, "retry after 5s") || sum.UnitsOK != 1 || sum.BlobsLoaded == 0 {
 		t.Fatalf("want Audit.Exchange throttled and Audit.General loaded: %+v (%v)", sum, sum.Errors)
+	}
+}
+
+// notFoundSource lists two blobs, one whose contentExpiration is already past, and
+// answers a bare 404 (no AF code) for both.
+type notFoundSource struct{ now time.Time }
+
+func (notFoundSource) EnsureSubscriptions(context.Context, []string) ([]string, error) { return nil, nil }
+
+func (s notFoundSource) ListRange(ctx context.Context, ct string, from, to time.Time) ([]api.ContentBlob, error) {
+	return []api.ContentBlob{
+		{ContentType: ct, ContentID: "past$1", ContentURI: "https://manage.office.com/x/past$1", Created: s.now.Add(-8 * 24 * time.Hour), Expiration: s.now.Add(-time.Hour)},
+		{ContentType: ct, ContentID: "live$1", ContentURI: "https://manage.office.com/x/live$1", Created: s.now.Add(-time.Hour), Expiration: s.now.Add(6 * 24 * time.Hour)},
+	}, nil
+}
+
+func (notFoundSource) Fetch(context.Context, api.ContentBlob, io.Writer, func(json.RawMessage, int) error) (api.BlobStats, error) {
+	return api.BlobStats{}, &api.APIError{Status: 404, Message: "<html>Not Found</html>"}
+}
+
+// TestABare404IsNotExpiry (point 6): a bare 404 leaves a blob failed, fetched again next
+// run; only a contentExpiration already past when the pass began makes it expired.
+func TestABare404IsNotExpiry(t *testing.T) {
+	now := time.Now().UTC()
+	s := sinktest.Open(t, "sqlite")
+	sum, err := pipeline.Run(context.Background(), pipeline.Options{
+		Tenants: []pipeline.Tenant{{Name: "contoso", TenantID: "41463f53-8812-40f4-890f-865bf6e35190", ContentTypes: []string{"Audit.General"}, Source: notFoundSource{now}}},
+		Sink:    s, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.BlobsFailed != 1 || sum.BlobsExpired != 1 {
+		t.Fatalf("want one failed, one expired: %+v", sum)
+	}
+	for id, want := range map[string]string{"past$1": "expired", "live$1": "failed"} {
+		var status string
+		if err := s.Handle().DB.QueryRow(`SELECT status FROM content_blob WHERE content_id = ?`, id).Scan(&status); err != nil || status != want {
+			t.Errorf("%s: ledger status %q (%v), want %s", id, status, err, want)
+		}
 	}
 }

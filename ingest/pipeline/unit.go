@@ -319,12 +319,12 @@ func (e loadError) Unwrap() error { return e.error }
 // no longer serves it, failed (retried next pass) otherwise.
 func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err error, sum *Summary, log *slog.Logger) {
 	// Only the service's own word (AF20051, AF20050) or a contentExpiration already
-	// past means the blob is gone for good; a bare 404 or anything else is failed and
+	// past when the pass began means the blob is gone for good; a bare 404 or anything else is failed and
 	// fetched again by the next pass.
 	status := schema.BlobFailed
 	var le loadError
 	if api.IsExpired(err) || api.IsNotFound(err) ||
-		(!errors.As(err, &le) && !b.Expiration.IsZero() && b.Expiration.Before(r.o.Now())) {
+		(!errors.As(err, &le) && !b.Expiration.IsZero() && b.Expiration.Before(r.started)) {
 		status = schema.BlobExpired
 	}
 	log.Error("blob not loaded", "blob", b.ContentID, "status", status, "err", err)
