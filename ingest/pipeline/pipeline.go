@@ -344,7 +344,7 @@ func (u unit) name() string { return u.tenant.Name + "/" + u.contentType }
 
 type runner struct {
 	o          Options
-	started    time.Time // when the pass started: a blob listed as expiring before it is expired
+	started    time.Time     // when the pass started: a blob listed as expiring before it is expired
 	fetchSlots chan struct{} // bounds downloads across all units
 	loadSlots  chan struct{} // bounds load transactions (and batches in memory) across units
 	budget     *budget       // bounds records in memory across units

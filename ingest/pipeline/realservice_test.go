@@ -133,7 +133,9 @@ func TestStartLimitLongerThanThePassThrottlesTheUnit(t *testing.T) {
 // answers a bare 404 (no AF code) for both.
 type notFoundSource struct{ now time.Time }
 
-func (notFoundSource) EnsureSubscriptions(context.Context, []string) ([]string, error) { return nil, nil }
+func (notFoundSource) EnsureSubscriptions(context.Context, []string) ([]string, error) {
+	return nil, nil
+}
 
 func (s notFoundSource) ListRange(ctx context.Context, ct string, from, to time.Time) ([]api.ContentBlob, error) {
 	return []api.ContentBlob{
