@@ -344,13 +344,14 @@ func (l *endlessListing) fault() fault {
 		var b strings.Builder
 		b.WriteByte('[')
 		now := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+		expires := time.Now().UTC().Add(6 * 24 * time.Hour).Format("2006-01-02T15:04:05.000Z")
 		for i := range l.perPage {
 			if i > 0 {
 				b.WriteByte(',')
 			}
 			id := fmt.Sprintf("endless-%d-%d", page, i)
 			fmt.Fprintf(&b, `{"contentType":%q,"contentId":%q,"contentUri":"%s/audit/%s","contentCreated":%q,"contentExpiration":%q}`,
-				l.contentType, id, base, id, now, now)
+				l.contentType, id, base, id, now, expires)
 		}
 		b.WriteByte(']')
 		io.WriteString(w, b.String())
