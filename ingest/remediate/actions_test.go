@@ -252,3 +252,34 @@ func TestAnAlreadyDeletedRuleCountsAsRemoved(t *testing.T) {
 		t.Errorf("rules left: %+v", emu.MessageRules(story.User))
 	}
 }
+
+// TestOutlookRuleIsPlanned: an Outlook UpdateInboxRules record (the rule in
+// OperationProperties) gives the mailbox owner, the rule name and its recipients.
+func TestOutlookRuleIsPlanned(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-2 * time.Hour)
+	db := detecttest.Open(t, "sqlite")
+	h := detecttest.Handle(db, "sqlite")
+	detecttest.Load(t, db, "sqlite", []schema.Record{detecttest.Record(t, raw(t, map[string]any{
+		"Id": "ol-1", "CreationTime": at.Format("2006-01-02T15:04:05"), "Operation": "UpdateInboxRules", "RecordType": 2, "ResultStatus": "Succeeded",
+		"UserType": 0, "Workload": "Exchange", "UserId": "megan.bowen@contoso.example", "ClientIP": "203.0.113.66", "MailboxOwnerUPN": "megan.bowen@contoso.example",
+		"OperationProperties": []map[string]string{{"Name": "RuleName", "Value": "Sync"}, {"Name": "RuleOperation", "Value": "AddMailboxRule"},
+			{"Name": "RuleActions", "Value": "ForwardToRecipientsAction: Drop@Evil.example"}}}))})
+	alerts, err := detect.Evaluate(ctx, h, at.Add(-time.Hour), at.Add(time.Hour), detect.Config{Domains: []string{"contoso.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := detect.Store(ctx, h, alerts); err != nil {
+		t.Fatal(err)
+	}
+	a := alertOf(t, alerts, detect.RuleInboxForwardExternal, "ol-1")
+	p, _, err := remediate.Load(ctx, h, a.ID, "https://graph.microsoft.com/v1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := p.Step(remediate.ActionRemoveInboxRule)
+	if !ok || s.Account != "megan.bowen@contoso.example" || s.Target != `inbox rule "Sync" of the mailbox megan.bowen@contoso.example` ||
+		!strings.Contains(s.What, "drop@evil.example") {
+		t.Errorf("step %+v (unavailable %v)", s, p.Unavailable)
+	}
+}
