@@ -39,6 +39,8 @@ type Source interface {
 	// whole body arrived. A body the service keeps serving malformed is handed on as
 	// well as it can be split, with BlobStats.Malformed saying why (see
 	// api.FetchOptions.Salvage): what does not parse is quarantined, not retried forever.
+	// A record over the client's MaxRecordBytes is not handed to fn but described in
+	// BlobStats.Oversized, and the pipeline quarantines it.
 	Fetch(ctx context.Context, b api.ContentBlob, archive io.Writer, fn func(rec json.RawMessage, index int) error) (api.BlobStats, error)
 }
 
