@@ -76,22 +76,6 @@ func (r *record) get(list, name string) (string, bool) {
 	return "", false
 }
 
-// param returns a Parameters value.
-func (r *record) param(name string) string {
-	v, _ := r.get("Parameters", name)
-	return v
-}
-
-// has reports whether a list has the named element.
-func (r *record) has(list, name string) bool {
-	for _, p := range r.props {
-		if p.List == list && strings.EqualFold(p.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // succeeded reports whether the record's ResultStatus does not say it failed
 // (Exchange admin: True/False; Entra: Success/Failure; others: Succeeded/Failed).
 func (r *record) succeeded() bool {

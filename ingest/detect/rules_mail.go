@@ -511,13 +511,6 @@ func (e *evaluation) inboxHide(recs []*record) {
 	})
 }
 
-func userOr(user, fallback string) string {
-	if strings.Contains(user, "@") {
-		return user
-	}
-	return fallback
-}
-
 // loadContacts reads, per tenant, the mail contacts and mail users created or changed
 // in every stored record before to, by each name a recipient parameter may give them
 // (Name, Alias, DisplayName, Identity, their addresses), to their external address.
