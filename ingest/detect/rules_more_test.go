@@ -606,6 +606,45 @@ func moreCases() []ruleCase {
 	})
 	add(ruleCase{name: "a transport rule redirecting outside is called a redirect", records: []string{r}, want: []string{"transport_rule_external:" + id}, check: summaryHas("redirects")})
 
+	// More look-alikes for the rules with few.
+	var prompts []string
+	for i := range 12 {
+		prompts = append(prompts, signinErr(nextID("bf"), day.Add(time.Duration(i)*time.Minute), alex, "192.0.2.10", "50074", "UserStrongAuthClientAuthNRequiredInterrupt"))
+	}
+	add(ruleCase{name: "twelve MFA prompts of one user are no brute force", records: prompts, rule: "signin_brute_force"})
+	_, r = rec("approle", func(id string) string {
+		return aad(id, day, alex, "Add app role assignment to service principal.", "Failure", "c5393580-f805-4401-95e8-94b7a6ef2fc2", nil)
+	})
+	add(ruleCase{name: "a failed app role assignment does not fire", records: []string{r}, rule: "app_role_granted"})
+	_, r = rec("dom", func(id string) string {
+		return aad(id, day, alex, "Verify domain.", "Failure", "fabrikam.example", nil)
+	})
+	add(ruleCase{name: "a failed domain verification does not fire", records: []string{r}, rule: "domain_added"})
+	id, r = rec("dom", func(id string) string {
+		return aad(id, day, alex, "Add unverified domain.", "Success", "evil-corp.example", map[string]any{"Target": []map[string]any{{"ID": "evil-corp.example", "Type": 1}}})
+	})
+	add(ruleCase{name: "a domain added to the directory fires", records: []string{r}, want: []string{"domain_added:" + id}})
+	_, r = rec("ed", func(id string) string {
+		return exo(id, day, alex, "192.0.2.10", "New-ComplianceSearch", "Name", "legal-hold-42", "ExchangeLocation", "ceo@contoso.example", "ContentMatchQuery", "subject:merger")
+	})
+	add(ruleCase{name: "a compliance search created and not exported does not fire", records: []string{r}, rule: "ediscovery_export"})
+	id, r = rec("ed", func(id string) string {
+		return marshal(map[string]any{"Id": id, "CreationTime": ts(day), "Operation": "SearchExportDownloaded", "RecordType": 18, "UserType": 0,
+			"Workload": "SecurityComplianceCenter", "UserId": alex, "ClientIP": "203.0.113.66", "ObjectId": "q1_Export"})
+	})
+	add(ruleCase{name: "a compliance search export downloaded fires", records: []string{r}, want: []string{"ediscovery_export:" + id}})
+	earlier := member(nextID("team"), day.Add(-10*24*time.Hour), "kim_fabrikam.example#EXT#@contoso.example")
+	_, r = rec("team", func(id string) string { return member(id, day, "lee_fabrikam.example#EXT#@contoso.example") })
+	add(ruleCase{name: "another guest of an organization already in the teams does not fire", records: []string{earlier, r}, rule: "team_external_member"})
+	_, r = rec("fold", func(id string) string {
+		return exo(id, day, megan, "192.0.2.10", "Set-MailboxFolderPermission", "Identity", `megan.bowen:\Inbox`, "User", "Default", "AccessRights", "None")
+	})
+	add(ruleCase{name: "taking Default's rights on the Inbox away does not fire", records: []string{r}, rule: "mailbox_folder_permission_granted"})
+	_, r = rec("perm", func(id string) string {
+		return exo(id, day, alex, "192.0.2.10", "Add-RecipientPermission", "Identity", "ceo", "Trustee", megan, "AccessRights", "ReadPermission")
+	})
+	add(ruleCase{name: "a recipient permission other than SendAs does not fire", records: []string{r}, rule: "mailbox_permission_granted"})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})

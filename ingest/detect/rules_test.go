@@ -86,28 +86,28 @@ func ruleCases() []ruleCase {
 	_, r = one("fwd", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "to Alex", "ForwardTo", alex)
 	})
-	add(ruleCase{name: "internal forwarding does not fire", records: []string{r}})
+	add(ruleCase{name: "internal forwarding does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 	_, r = one("fwd", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "to Alex", "ForwardTo", "Alex Wilber")
 	})
-	add(ruleCase{name: "forwarding to a directory name does not fire", records: []string{r}})
+	add(ruleCase{name: "forwarding to a directory name does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 	_, r = one("fwd", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "eu", "ForwardTo", "team@eu.contoso.example")
 	})
-	add(ruleCase{name: "forwarding to a subdomain of the tenant does not fire", records: []string{r}})
+	add(ruleCase{name: "forwarding to a subdomain of the tenant does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 	_, r = one("fwd", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "accountant", "ForwardTo", "books@partner.example")
 	})
-	add(ruleCase{name: "an allow-listed recipient domain does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Recipients = []string{"@partner.example"} }})
-	add(ruleCase{name: "a configured tenant domain does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Domains = []string{"partner.example"} }})
-	add(ruleCase{name: "an allow-listed rule name does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Rules = []string{"Accountant"} }})
-	add(ruleCase{name: "an allow-listed user does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Users = []string{"Megan.Bowen@contoso.example"} }})
-	add(ruleCase{name: "a disabled rule does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Disabled = []string{"inbox_rule_forward_external"} }})
+	add(ruleCase{name: "an allow-listed recipient domain does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Recipients = []string{"@partner.example"} }, rule: "inbox_rule_forward_external"})
+	add(ruleCase{name: "a configured tenant domain does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Domains = []string{"partner.example"} }, rule: "inbox_rule_forward_external"})
+	add(ruleCase{name: "an allow-listed rule name does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Rules = []string{"Accountant"} }, rule: "inbox_rule_forward_external"})
+	add(ruleCase{name: "an allow-listed user does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Users = []string{"Megan.Bowen@contoso.example"} }, rule: "inbox_rule_forward_external"})
+	add(ruleCase{name: "a disabled rule does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Disabled = []string{"inbox_rule_forward_external"} }, rule: "inbox_rule_forward_external"})
 	_, r = one("fwd", func(id string) string {
 		s := exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "x", "ForwardTo", "x@evil.example")
 		return strings.Replace(s, `"ResultStatus":"True"`, `"ResultStatus":"False"`, 1)
 	})
-	add(ruleCase{name: "a failed cmdlet does not fire", records: []string{r}})
+	add(ruleCase{name: "a failed cmdlet does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 	id, r = one("outlook", func(id string) string {
 		return outlook(id, day, megan, "203.0.113.66", "RuleName", "fw", "RuleOperation", "AddMailboxRule", "RuleActions", "ForwardToRecipientsAction",
 			"ServerRule", `{"Actions":[{"ActionType":"ForwardToRecipientsAction","Recipients":[{"Values":[{"Value":"SMTP:drop@evil.example"}]}]}],"Condition":{"From":"boss@vendor.example"}}`)
@@ -118,12 +118,12 @@ func ruleCases() []ruleCase {
 			"RuleCondition", "From billing@vendor.example",
 			"ServerRule", `{"Actions":[{"ActionType":"ForwardToRecipientsAction","Recipients":[{"Values":[{"Value":"SMTP:alex.wilber@contoso.example"}]}]}]}`)
 	})
-	add(ruleCase{name: "an Outlook UpdateInboxRules forwarding inside does not fire", records: []string{r}})
+	add(ruleCase{name: "an Outlook UpdateInboxRules forwarding inside does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 	_, r = one("outlook", func(id string) string {
 		return outlook(id, day, megan, "192.0.2.10", "RuleName", "Newsletters", "RuleOperation", "AddMailboxRule", "RuleState", "Enabled",
 			"RuleCondition", "SubjectContainsWords newsletter", "RuleActions", `MoveToFolder \Inbox\Newsletters`, "ServerRule", "True")
 	})
-	add(ruleCase{name: "an Outlook rule filing newsletters does not fire", records: []string{r}})
+	add(ruleCase{name: "an Outlook rule filing newsletters does not fire", records: []string{r}, rule: "inbox_rule_forward_external"})
 
 	// inbox_rule_hide
 	id, r = one("hide", func(id string) string {
@@ -141,11 +141,11 @@ func ruleCases() []ruleCase {
 	_, r = one("hide", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "News", "SubjectContainsWords", "newsletter", "MoveToFolder", "Newsletters")
 	})
-	add(ruleCase{name: "a rule filing newsletters does not fire", records: []string{r}})
+	add(ruleCase{name: "a rule filing newsletters does not fire", records: []string{r}, rule: "inbox_rule_hide"})
 	_, r = one("hide", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "New-InboxRule", "Name", "spam", "From", "offers@shop.example", "DeleteMessage", "True")
 	})
-	add(ruleCase{name: "a rule deleting one sender's offers does not fire", records: []string{r}})
+	add(ruleCase{name: "a rule deleting one sender's offers does not fire", records: []string{r}, rule: "inbox_rule_hide"})
 	id, r = one("hide", func(id string) string {
 		return outlook(id, day, megan, "192.0.2.10", "RuleName", "x", "RuleOperation", "AddMailboxRule", "RuleActions", "DeleteAction")
 	})
@@ -163,19 +163,19 @@ func ruleCases() []ruleCase {
 	_, r = one("mbx", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "Set-Mailbox", "Identity", "megan.bowen", "ForwardingSmtpAddress", "smtp:"+alex, "DeliverToMailboxAndForward", "True")
 	})
-	add(ruleCase{name: "internal mailbox forwarding does not fire", records: []string{r}})
+	add(ruleCase{name: "internal mailbox forwarding does not fire", records: []string{r}, rule: "mailbox_forward_external"})
 	_, r = one("mbx", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "Set-Mailbox", "Identity", "megan.bowen", "ForwardingAddress", "Alex Wilber")
 	})
-	add(ruleCase{name: "ForwardingAddress naming a recipient does not fire", records: []string{r}})
+	add(ruleCase{name: "ForwardingAddress naming a recipient does not fire", records: []string{r}, rule: "mailbox_forward_external"})
 	_, r = one("mbx", func(id string) string {
 		return exo(id, day, megan, "192.0.2.10", "Set-Mailbox", "Identity", "megan.bowen", "ForwardingSmtpAddress", "$null")
 	})
-	add(ruleCase{name: "clearing forwarding does not fire", records: []string{r}})
+	add(ruleCase{name: "clearing forwarding does not fire", records: []string{r}, rule: "mailbox_forward_external"})
 	_, r = one("mbx", func(id string) string {
 		return exo(id, day, `NT AUTHORITY\SYSTEM (Microsoft.Exchange.ServiceHost)`, "", "Set-Mailbox", "Identity", "megan.bowen", "ProhibitSendQuota", "99 GB")
 	})
-	add(ruleCase{name: "a quota change does not fire", records: []string{r}})
+	add(ruleCase{name: "a quota change does not fire", records: []string{r}, rule: "mailbox_forward_external"})
 
 	// transport_rule_external
 	id, r = one("tr", func(id string) string {
@@ -185,26 +185,26 @@ func ruleCases() []ruleCase {
 	_, r = one("tr", func(id string) string {
 		return exo(id, day, alex, "192.0.2.10", "New-TransportRule", "Name", "Compliance", "BlindCopyTo", "compliance@contoso.example")
 	})
-	add(ruleCase{name: "a transport rule copying inside does not fire", records: []string{r}})
+	add(ruleCase{name: "a transport rule copying inside does not fire", records: []string{r}, rule: "transport_rule_external"})
 	_, r = one("tr", func(id string) string {
 		return exo(id, day, alex, "192.0.2.10", "New-TransportRule", "Name", "Disclaimer", "ApplyHtmlDisclaimerText", "Confidential")
 	})
-	add(ruleCase{name: "a disclaimer transport rule does not fire", records: []string{r}})
+	add(ruleCase{name: "a disclaimer transport rule does not fire", records: []string{r}, rule: "transport_rule_external"})
 
 	// signin_new_address
 	base := history(megan, "192.0.2.10", 6)
 	id, r = one("sign", func(id string) string { return signin(id, day, megan, "203.0.113.66", true) })
 	add(ruleCase{name: "a sign-in from a new network after a baseline fires", records: append(slices.Clone(base), r), want: []string{"signin_new_address:" + id}})
-	add(ruleCase{name: "an allow-listed address does not fire", records: append(slices.Clone(base), r), cfg: func(c *detect.Config) { c.Allow.Addresses = []string{"203.0.113.0/24"} }})
+	add(ruleCase{name: "an allow-listed address does not fire", records: append(slices.Clone(base), r), cfg: func(c *detect.Config) { c.Allow.Addresses = []string{"203.0.113.0/24"} }, rule: "signin_new_address"})
 	_, r = one("sign", func(id string) string { return signin(id, day, megan, "192.0.2.44", true) })
-	add(ruleCase{name: "a sign-in from the user's usual network does not fire", records: append(slices.Clone(base), r)})
+	add(ruleCase{name: "a sign-in from the user's usual network does not fire", records: append(slices.Clone(base), r), rule: "signin_new_address"})
 	_, r = one("sign", func(id string) string { return signin(id, day, megan, "203.0.113.66", false) })
-	add(ruleCase{name: "a failed sign-in from a new network does not fire", records: append(slices.Clone(base), r)})
+	add(ruleCase{name: "a failed sign-in from a new network does not fire", records: append(slices.Clone(base), r), rule: "signin_new_address"})
 	_, r = one("sign", func(id string) string { return signin(id, day, megan, "203.0.113.66", true) })
-	add(ruleCase{name: "without a baseline a new network does not fire", records: append(history(megan, "192.0.2.10", 2), r)})
+	add(ruleCase{name: "without a baseline a new network does not fire", records: append(history(megan, "192.0.2.10", 2), r), rule: "signin_new_address"})
 	shared := slices.Concat(base, history("u1@contoso.example", "198.51.100.7", 1), history("u2@contoso.example", "198.51.100.8", 1), history("u3@contoso.example", "198.51.100.9", 1))
 	_, r = one("sign", func(id string) string { return signin(id, day, megan, "198.51.100.20", true) })
-	add(ruleCase{name: "a network other users sign in from does not fire", records: append(shared, r)})
+	add(ruleCase{name: "a network other users sign in from does not fire", records: append(shared, r), rule: "signin_new_address"})
 
 	// signin_new_country
 	geo := fakeGeo{"192.0.2": "DE", "192.0.3": "DE", "203.0.113": "US"}
@@ -226,12 +226,12 @@ func ruleCases() []ruleCase {
 		spray = append(spray, signin(id, day.Add(time.Duration(i)*4*time.Minute), fmt.Sprintf("user%d@contoso.example", i), "198.51.100.200", false))
 	}
 	add(ruleCase{name: "failures of five users from one address within an hour fire once", records: spray, want: []string{"signin_spray:" + fifth}})
-	add(ruleCase{name: "failures of four users do not fire", records: spray[:4]})
+	add(ruleCase{name: "failures of four users do not fire", records: spray[:4], rule: "signin_spray"})
 	var slow []string
 	for i := range 5 {
 		slow = append(slow, signin(nextID("spray"), day.Add(time.Duration(i)*2*time.Hour), fmt.Sprintf("user%d@contoso.example", i), "198.51.100.201", false))
 	}
-	add(ruleCase{name: "failures spread over hours do not fire", records: slow})
+	add(ruleCase{name: "failures spread over hours do not fire", records: slow, rule: "signin_spray"})
 	var brute []string
 	for i := range 10 {
 		brute = append(brute, signin(nextID("spray"), day.Add(time.Duration(i)*time.Minute), megan, "198.51.100.202", false))
@@ -244,9 +244,9 @@ func ruleCases() []ruleCase {
 	})
 	add(ruleCase{name: "a directory role assignment fires", records: []string{r}, want: []string{"admin_role_granted:" + id}})
 	_, r = one("role", func(id string) string { return aad(id, day, alex, "Add member to group.", "Success", megan, nil) })
-	add(ruleCase{name: "a group membership does not fire", records: []string{r}})
+	add(ruleCase{name: "a group membership does not fire", records: []string{r}, rule: "admin_role_granted"})
 	_, r = one("role", func(id string) string { return aad(id, day, alex, "Add member to role.", "Failure", megan, nil) })
-	add(ruleCase{name: "a failed role assignment does not fire", records: []string{r}})
+	add(ruleCase{name: "a failed role assignment does not fire", records: []string{r}, rule: "admin_role_granted"})
 	id, r = one("role", func(id string) string {
 		return exo(id, day, alex, "192.0.2.10", "Add-RoleGroupMember", "Identity", "Organization Management", "Member", megan)
 	})
@@ -260,9 +260,9 @@ func ruleCases() []ruleCase {
 	}
 	id, r = one("consent", consent)
 	add(ruleCase{name: "consent to an application fires", records: []string{r}, want: []string{"app_consent:" + id}})
-	add(ruleCase{name: "consent to an allow-listed application does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Applications = []string{"mail reader pro"} }})
+	add(ruleCase{name: "consent to an allow-listed application does not fire", records: []string{r}, cfg: func(c *detect.Config) { c.Allow.Applications = []string{"mail reader pro"} }, rule: "app_consent"})
 	_, r = one("consent", func(id string) string { return aad(id, day, alex, "Add service principal.", "Success", "sp-2", nil) })
-	add(ruleCase{name: "adding a service principal does not fire", records: []string{r}})
+	add(ruleCase{name: "adding a service principal does not fire", records: []string{r}, rule: "app_consent"})
 
 	// mfa_removed
 	id, r = one("mfa", func(id string) string {
@@ -273,11 +273,11 @@ func ruleCases() []ruleCase {
 	_, r = one("mfa", func(id string) string {
 		return aad(id, day, alex, "Update user.", "Success", megan, map[string]any{"ModifiedProperties": mod("StrongAuthenticationMethod", `[{"MethodType":6,"Default":true}]`, "[]")})
 	})
-	add(ruleCase{name: "registering an MFA method does not fire", records: []string{r}})
+	add(ruleCase{name: "registering an MFA method does not fire", records: []string{r}, rule: "mfa_removed"})
 	_, r = one("mfa", func(id string) string {
 		return aad(id, day, alex, "Update user.", "Success", megan, map[string]any{"ModifiedProperties": mod("Included Updated Properties", "AssignedLicense", "")})
 	})
-	add(ruleCase{name: "a license change does not fire", records: []string{r}})
+	add(ruleCase{name: "a license change does not fire", records: []string{r}, rule: "mfa_removed"})
 	id, r = one("mfa", func(id string) string {
 		return aad(id, day, alex, "Admin deleted security info", "Success", megan, nil)
 	})
@@ -295,12 +295,12 @@ func ruleCases() []ruleCase {
 	_, r = one("perm", func(id string) string {
 		return exo(id, day, alex, "192.0.2.10", "Add-MailboxPermission", "Identity", "ceo", "User", megan, "AccessRights", "ReadPermission")
 	})
-	add(ruleCase{name: "ReadPermission does not fire", records: []string{r}})
+	add(ruleCase{name: "ReadPermission does not fire", records: []string{r}, rule: "mailbox_permission_granted"})
 	_, r = one("perm", func(id string) string {
 		s := exo(id, day, `NT AUTHORITY\SYSTEM (Microsoft.Exchange.ServiceHost)`, "", "Add-MailboxPermission", "Identity", "DiscoverySearchMailbox", "User", "Discovery Management", "AccessRights", "FullAccess")
 		return strings.Replace(s, `"UserType":2`, `"UserType":3`, 1)
 	})
-	add(ruleCase{name: "the service's own provisioning does not fire", records: []string{r}})
+	add(ruleCase{name: "the service's own provisioning does not fire", records: []string{r}, rule: "mailbox_permission_granted"})
 
 	// anonymous_link
 	var links []string
@@ -311,7 +311,7 @@ func ruleCases() []ruleCase {
 		links = append(links, spo(id, day.Add(time.Duration(i)*10*time.Minute), megan, "AnonymousLinkCreated", fmt.Sprintf("Budget %d.xlsx", i)))
 	}
 	add(ruleCase{name: "three anonymous links within an hour fire", records: links, want: []string{"anonymous_link:" + third}})
-	add(ruleCase{name: "two anonymous links do not fire", records: links[:2]})
+	add(ruleCase{name: "two anonymous links do not fire", records: links[:2], rule: "anonymous_link"})
 	id = strings.Split(strings.Split(links[0], `"Id":"`)[1], `"`)[0]
 	add(ruleCase{name: "with anonymous_links 1 every link fires", records: links[:1], want: []string{"anonymous_link:" + id},
 		cfg: func(c *detect.Config) { c.Thresholds.AnonymousLinks = 1 }})
