@@ -296,9 +296,10 @@ func printSummary(w io.Writer, command string, s *pipeline.Summary) {
 	if s.UnitsHeld > 0 {
 		fmt.Fprintf(w, "%s: %d tenant/content type pairs were being loaded by another o365ingest process and were skipped\n", command, s.UnitsHeld)
 	}
+	why := nothingLoaded(s)
 	for _, e := range s.Errors {
 		var ue *pipeline.UnitError
-		if errors.As(e, &ue) {
+		if errors.As(e, &ue) && why == "" { // one authentication failure is said once, below
 			kind := "failed"
 			if ue.Throttled {
 				kind = "throttled"
@@ -306,7 +307,7 @@ func printSummary(w io.Writer, command string, s *pipeline.Summary) {
 			fmt.Fprintf(w, "%s: unit %s tenant=%s content_type=%s step=%q cause=%q\n", command, kind, ue.Tenant, ue.ContentType, ue.Step, ue.Cause)
 		}
 	}
-	if why := nothingLoaded(s); why != "" {
+	if why != "" {
 		fmt.Fprintf(w, "%s: nothing was loaded: %s\n", command, why)
 	} else if s.Missing() {
 		fmt.Fprintf(w, "%s: some data is known to be missing; see `o365ingest status`\n", command)

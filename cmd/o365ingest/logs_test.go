@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/pipeline"
 )
 
 // runSplit runs the CLI in-process with stdout and stderr kept apart.
@@ -81,5 +86,24 @@ func TestConfigErrorsAreJSONWithJSONLogs(t *testing.T) {
 	code, stdout, stderr := runSplit(t, "--config", bad, "--log-format", "json", "run")
 	if code != exitUsage || stdout != "" || checkJSONLines(t, "stderr", stderr) != 1 || !strings.Contains(stderr, "tenant_id") {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+func TestOneCausePrintedOnceForEveryUnitItFailed(t *testing.T) {
+	var errs []error
+	for i, ct := range []string{"Audit.Exchange", "Audit.General", "DLP.All"} {
+		e := &api.APIError{Status: 401, Code: "AADSTS7000215", Method: "POST", URL: "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+			Message: fmt.Sprintf("AADSTS7000215: Invalid client secret provided. Trace ID: %d", i), Hint: "the client secret is wrong or expired"}
+		errs = append(errs, &pipeline.UnitError{Tenant: "contoso", ContentType: ct, Step: "starting the subscription", Cause: e.Hint, Err: e})
+	}
+	errs = append(errs, errors.New("contoso/Audit.SharePoint: reading the ledger: database is locked"))
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out}
+	printErrors(env, errs)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || strings.Count(out.String(), "AADSTS7000215: Invalid") != 1 ||
+		!strings.HasPrefix(lines[0], "error: contoso/Audit.Exchange, contoso/Audit.General, contoso/DLP.All: starting the subscription: api: POST") ||
+		lines[1] != "error: contoso/Audit.SharePoint: reading the ledger: database is locked" {
+		t.Errorf("printed:\n%s", out.String())
 	}
 }

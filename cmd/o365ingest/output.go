@@ -30,21 +30,21 @@ func printError(env *Env, err error) {
 }
 
 // printErrors prints the failures of a pass, each cause once: units that failed for
-// the same reason (a refused token fails every content type of a tenant) are named
-// together after it.
+// the same reason (a refused token fails every content type of a tenant; the service's
+// answers then differ only in trace ids and times) are named together before it.
 func printErrors(env *Env, errs []error) {
 	type group struct {
 		cause string
 		units []string
 	}
 	var groups []*group
-	byCause := map[string]*group{}
+	byKey := map[string]*group{}
 	for _, err := range errs {
-		unit, cause := splitUnitError(err)
-		g := byCause[cause]
+		unit, key, cause := splitUnitError(err)
+		g := byKey[key]
 		if g == nil {
 			g = &group{cause: cause}
-			byCause[cause] = g
+			byKey[key] = g
 			groups = append(groups, g)
 		}
 		if unit != "" {
@@ -64,12 +64,18 @@ func printErrors(env *Env, errs []error) {
 	}
 }
 
-// splitUnitError splits a pass error into the unit it names ("contoso/Audit.Exchange:
-// …" or "tenant contoso: …") and its cause: the API's own error when there is one (the
-// same for every unit it failed), else the rest of the text.
-func splitUnitError(err error) (unit, cause string) {
+// splitUnitError splits a pass error into the unit it names, a key that is the same
+// for every unit failing for the same reason, and the text to print: for an API error,
+// the step and the service's answer (its code and message verbatim, with the hint);
+// the key is its status, code and hint, which a second answer shares.
+func splitUnitError(err error) (unit, key, cause string) {
 	msg := err.Error()
-	if head, rest, ok := strings.Cut(msg, ": "); ok {
+	step := ""
+	var ue *pipeline.UnitError
+	if errors.As(err, &ue) {
+		unit, step = ue.Tenant+"/"+ue.ContentType, ue.Step
+		msg = strings.TrimPrefix(msg, unit+": ")
+	} else if head, rest, ok := strings.Cut(msg, ": "); ok {
 		switch {
 		case strings.HasPrefix(head, "tenant ") && !strings.Contains(head[len("tenant "):], " "):
 			unit, msg = head[len("tenant "):], rest
@@ -79,9 +85,16 @@ func splitUnitError(err error) (unit, cause string) {
 	}
 	var e *api.APIError
 	if errors.As(err, &e) {
-		return unit, e.Error()
+		if errors.Is(err, api.ErrAuthentication) {
+			step = "authenticating"
+		}
+		cause = e.Error()
+		if step != "" {
+			cause = step + ": " + cause
+		}
+		return unit, fmt.Sprintf("%s|%d|%s|%s|%s", step, e.Status, e.Code, e.Hint, e.Method), cause
 	}
-	return unit, msg
+	return unit, msg, msg
 }
 
 // nothingLoaded says why a pass loaded nothing when every failure was an

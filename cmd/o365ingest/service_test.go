@@ -107,22 +107,22 @@ func checkJSONLines(t *testing.T, what, out string) int {
 	return n
 }
 
-// faultProxy passes requests to the emulator, except that while denyDLP is set it
-// answers the DLP.All listing as the service does when the app lacks
-// ActivityFeed.ReadDlp.
-type faultProxy struct {
-	denyDLP atomic.Bool
-	proxy   *httputil.ReverseProxy
+// switchProxy passes requests to one of two emulators of the same tenant, so a test
+// can make a failing service recover: first one started with --quirks dlp-permission
+// (DLP.All answers 401 AF10001, as the real service does when the app lacks
+// ActivityFeed.ReadDlp), then the same tenant without the quirk.
+type switchProxy struct {
+	to atomic.Pointer[httputil.ReverseProxy]
 }
 
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.denyDLP.Load() && strings.HasSuffix(r.URL.Path, "/subscriptions/content") && r.URL.Query().Get("contentType") == "DLP.All" {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, `{"error":{"code":"AF10001","message":"The permission set (ActivityFeed.Read) sent in the request does not include the expected permission ActivityFeed.ReadDlp."}}`)
-		return
+func (p *switchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.to.Load().ServeHTTP(w, r) }
+
+func reverseProxy(t *testing.T, base string) *httputil.ReverseProxy {
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
 	}
-	p.proxy.ServeHTTP(w, r)
+	return httputil.NewSingleHostReverseProxy(u)
 }
 
 // syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
@@ -143,8 +143,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServiceModeMetricsHealthAndIngestAlerts runs `run --interval --listen` against the
-// emulator (through a proxy that can deny the DLP.All permission), scrapes /metrics,
+// TestServiceModeMetricsHealthAndIngestAlerts runs `run --interval --listen` against
+// `emulate --quirks dlp-permission`, then (through a proxy) the same tenant with the
+// permission, scrapes /metrics,
 // watches /healthz turn 503 with the failing unit and its cause and 200 again after
 // it recovers, checks the ingest events the webhook received, that every line of
 // stdout and stderr is strict JSON, and that SIGTERM while idle exits 0.
@@ -152,11 +153,15 @@ func TestServiceModeMetricsHealthAndIngestAlerts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	e := startEmulator(t, "--seed", "5", "--records-per-day", "200", "--days", "2")
-	target, _ := url.Parse(e.base)
-	fp := &faultProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
-	fp.denyDLP.Store(true)
-	proxy := httptest.NewServer(fp)
+	// The same seed gives the same tenant, app and secret.
+	e := startEmulator(t, "--seed", "5", "--records-per-day", "200", "--days", "2", "--quirks", "dlp-permission")
+	fixed := startEmulator(t, "--seed", "5", "--records-per-day", "200", "--days", "2")
+	if fixed.tenantID != e.tenantID || fixed.secret != e.secret {
+		t.Fatal("two emulators with one seed serve different tenants")
+	}
+	sp := &switchProxy{}
+	sp.to.Store(reverseProxy(t, e.base))
+	proxy := httptest.NewServer(sp)
 	defer proxy.Close()
 
 	var hookMu sync.Mutex
@@ -277,7 +282,7 @@ detect:
 		} `json:"failing"`
 	}
 	if err := json.Unmarshal([]byte(health), &h); err != nil || h.Status != "failing" || len(h.Failing) != 1 ||
-		h.Failing[0].Tenant != "contoso" || !strings.Contains(h.Failing[0].Cause, "AF10001") {
+		h.Failing[0].Tenant != "contoso" || !strings.Contains(h.Failing[0].Cause, "AF10001") || !strings.Contains(h.Failing[0].Cause, "ActivityFeed.ReadDlp") {
 		t.Fatalf("/healthz while DLP.All is denied: %v %s", err, health)
 	}
 
@@ -314,7 +319,7 @@ detect:
 		{"o365ingest_unit_healthy", `content_type="DLP.All",tenant="contoso"`, false},
 		{"o365ingest_unit_healthy", ex, true},
 		{"o365ingest_api_requests_total", `code="200",tenant="contoso"`, true},
-		{"o365ingest_api_requests_total", `code="403",tenant="contoso"`, true},
+		{"o365ingest_api_requests_total", `code="401",tenant="contoso"`, true},
 		{"o365ingest_api_throttled_total", `tenant="contoso"`, false},
 	} {
 		v, ok := series(c.name, c.labels)
@@ -331,7 +336,7 @@ detect:
 		t.Logf("/metrics:\n%s", metrics)
 	}
 
-	fp.denyDLP.Store(false)
+	sp.to.Store(reverseProxy(t, fixed.base)) // the permission granted
 	waitFor("/healthz to recover", func() bool { code, _ := fetch("/healthz"); return code == http.StatusOK })
 
 	waitFor("the resolved event", func() bool {
