@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,7 +47,8 @@ func cmdRemediate(ctx context.Context, env *Env, args []string) int {
 	yes := fs.Bool("yes", false, "execute the --action(s) without asking (required when not on a terminal)")
 	again := fs.Bool("again", false, "run an action even if it already succeeded for this alert")
 	tenantName := fs.String("tenant", "", "the configured tenant to act in (default: the one whose tenant_id is the alert's)")
-	if code, ok := parseFlags(fs, env, args, `remediate --alert ID [--action NAME[,NAME]] [--yes] [--again] [--tenant NAME]
+	format := fs.String("format", "text", "output: text, or json ({plan, executed, note, results: [{action, skipped, result, http_status, error, remediation_id}]})")
+	if code, ok := parseFlags(fs, env, args, `remediate --alert ID [--action NAME[,NAME]] [--yes] [--again] [--tenant NAME] [--format text|json]
 
 Shows the remediation actions that fit a stored alert and exactly what each would send to
 Microsoft Graph (method, URL, body), and sends nothing. With --action and --yes it executes
@@ -74,6 +76,9 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		if _, ok := remediate.ActionByName(a); !ok {
 			return usageError(env, "remediate: --action %q: unknown action (want %s)", a, strings.Join(remediate.ActionNames(), ", "))
 		}
+	}
+	if *format != "text" && *format != "json" {
+		return usageError(env, "remediate: --format %q: want text or json", *format)
 	}
 	if *yes && len(actions) == 0 {
 		return usageError(env, "remediate: --yes needs --action NAME[,NAME]: name the actions to execute")
@@ -107,6 +112,21 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 		return exitFailure
 	}
+	// With --format json the text goes nowhere and one document is written at the end.
+	w := env.Stdout
+	var doc remediationDoc
+	if *format == "json" {
+		w = io.Discard
+		doc.Plan = p
+		defer func() {
+			if doc.Results == nil {
+				doc.Results = []remediationResult{}
+			}
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(doc)
+		}()
+	}
 	var steps []remediate.Step
 	for _, name := range actions {
 		st, ok := p.Step(name)
@@ -126,22 +146,24 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		tenantLabel = tenant.Name
 	}
 	if len(steps) == 0 {
-		printPlan(env.Stdout, p, nil, tenantLabel)
+		printPlan(w, p, nil, tenantLabel)
 		if terr != nil {
-			fmt.Fprintf(env.Stdout, "\nNote: %v; the URLs above are the commercial cloud's.\n", terr)
+			doc.Note = fmt.Sprintf("%v; the URLs are the commercial cloud's", terr)
+			fmt.Fprintf(w, "\nNote: %s.\n", doc.Note)
 		}
-		fmt.Fprintf(env.Stdout, "\nDry run: nothing was sent. To execute: o365ingest remediate --alert %s --action NAME[,NAME] --yes\n", p.AlertID[:12])
+		fmt.Fprintf(w, "\nDry run: nothing was sent. To execute: o365ingest remediate --alert %s --action NAME[,NAME] --yes\n", p.AlertID[:12])
 		return exitOK
 	}
 	if terr != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: remediate:", terr)
 		return exitUsage
 	}
-	printPlan(env.Stdout, p, steps, tenantLabel)
+	printPlan(w, p, steps, tenantLabel)
 	if !*yes {
 		in, tty := confirmInput(env)
 		if !tty {
-			fmt.Fprintf(env.Stdout, "\nDry run: nothing was sent. Not on a terminal: add --yes to execute.\n")
+			doc.Note = "not on a terminal: add --yes to execute"
+			fmt.Fprintf(w, "\nDry run: nothing was sent. Not on a terminal: add --yes to execute.\n")
 			return exitUsage
 		}
 		var accounts []string
@@ -158,7 +180,8 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 			strings.Join(names, ", "), escape.Terminal(strings.Join(accounts, ", ")), tenant.Name)
 		line, _ := bufio.NewReader(in).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
-			fmt.Fprintln(env.Stdout, "Not confirmed: nothing was sent.")
+			doc.Note = "not confirmed"
+			fmt.Fprintln(w, "Not confirmed: nothing was sent.")
 			return exitOK
 		}
 	}
@@ -169,15 +192,24 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 	}
 	who := osUser()
 	failed := false
-	fmt.Fprintln(env.Stdout)
+	doc.Executed = true
+	fmt.Fprintln(w)
 	for _, st := range steps {
 		res, err := remediate.Apply(ctx, h, g, p.AlertID, st, *again, who)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "o365ingest: remediate:", err)
 			return exitFailure
 		}
+		r := remediationResult{Action: st.Action, Skipped: res.Skipped, Result: res.Outcome.Result, HTTPStatus: res.Outcome.HTTPStatus, RemediationID: res.Row.ID}
+		if res.Outcome.Err != nil {
+			r.Error = res.Outcome.Err.Error()
+		}
 		if res.Skipped {
-			fmt.Fprintf(env.Stdout, "%s: already remediated for this alert (%s at %s by %s); nothing sent. --again runs it again.\n",
+			r.Result, r.RemediationID = res.Previous.Result, res.Previous.ID
+		}
+		doc.Results = append(doc.Results, r)
+		if res.Skipped {
+			fmt.Fprintf(w, "%s: already remediated for this alert (%s at %s by %s); nothing sent. --again runs it again.\n",
 				st.Action, res.Previous.Result, res.Previous.RunAt.Format(time.RFC3339), escape.Terminal(res.Previous.OSUser))
 			continue
 		}
@@ -189,7 +221,7 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		if o.Err != nil {
 			line += ": " + o.Err.Error()
 		}
-		fmt.Fprintf(env.Stdout, "%s [remediation %s]\n", escape.Terminal(line), res.Row.ID)
+		fmt.Fprintf(w, "%s [remediation %s]\n", escape.Terminal(line), res.Row.ID)
 		if o.Result == remediate.ResultRefused || o.Result == remediate.ResultFailed {
 			failed = true
 		}
@@ -201,6 +233,25 @@ Graph permissions needed: see README "Least privileges".`); !ok {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// remediationDoc is remediate's --format json output.
+type remediationDoc struct {
+	Plan     *remediate.Plan     `json:"plan"`
+	Executed bool                `json:"executed"`
+	Note     string              `json:"note,omitempty"`
+	Results  []remediationResult `json:"results"`
+}
+
+// remediationResult is one action's result; a skipped one (already done) names the
+// earlier run's row.
+type remediationResult struct {
+	Action        string `json:"action"`
+	Skipped       bool   `json:"skipped"`
+	Result        string `json:"result"`
+	HTTPStatus    int    `json:"http_status,omitempty"`
+	Error         string `json:"error,omitempty"`
+	RemediationID string `json:"remediation_id,omitempty"`
 }
 
 // remediationTenant picks the configured tenant an alert of tenantID is remediated in.

@@ -289,3 +289,43 @@ func TestDemoEndsWithTheRemediationDryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRemediateJSON: --format json gives the plan (with its requests) and, once
+// executed, each action's result and row id.
+func TestRemediateJSON(t *testing.T) {
+	cfg, base, emu := remediationSetup(t, "sqlite", filepath.Join(t.TempDir(), "o365.db"), emulator.Options{})
+	story := emu.AttackStory()
+	id := forwardingAlert(t, cfg, story)
+	var doc struct {
+		Plan struct {
+			AlertID string `json:"alert_id"`
+			Steps   []struct {
+				Action   string `json:"action"`
+				Account  string `json:"account"`
+				Requests []struct{ Method, URL string }
+			} `json:"steps"`
+		} `json:"plan"`
+		Executed bool `json:"executed"`
+		Results  []struct {
+			Action, Result string
+			RemediationID  string `json:"remediation_id"`
+			HTTPStatus     int    `json:"http_status"`
+		} `json:"results"`
+	}
+	code, out := runCLI(t, "--config", cfg, "remediate", "--alert", id, "--format", "json")
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || doc.Executed || doc.Plan.AlertID != id || len(doc.Plan.Steps) != 3 {
+		t.Fatalf("dry run exited %d:\n%s", code, out)
+	}
+	if s := doc.Plan.Steps[2]; s.Action != "remove-inbox-rule" || s.Account != story.User || len(s.Requests) != 2 || s.Requests[1].Method != "DELETE" {
+		t.Errorf("step %+v", s)
+	}
+	if calls := graphCalls(t, base); len(calls) != 0 {
+		t.Fatalf("dry run made calls %v", calls)
+	}
+	code, out = runCLI(t, "--config", cfg, "remediate", "--alert", id, "--action", "revoke-sessions", "--yes", "--format", "json")
+	doc.Results = nil
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || !doc.Executed || len(doc.Results) != 1 ||
+		doc.Results[0].Result != "done" || doc.Results[0].HTTPStatus != 200 || doc.Results[0].RemediationID == "" {
+		t.Fatalf("execution exited %d:\n%s", code, out)
+	}
+}
