@@ -90,7 +90,7 @@ func init() {
 			Anchors:     []string{"Elastic: Microsoft 365 Inbox Forwarding Rule Created", "Sentinel: Malicious Inbox Rule", "Sentinel: Office Mail Forwarding - Hunting Version", "Hawk: Get-HawkUserInboxRule"},
 			ops:         inboxRuleOps, from: spanLookback, props: true, run: (*evaluation).inboxForward},
 		{Name: RuleInboxHide, Severity: SeverityHigh,
-			Description: "An inbox rule that moves mail to RSS Subscriptions, RSS Feeds or Conversation History (whatever its conditions); or that deletes mail or moves it to Deleted Items, Junk Email or Archive for all mail, for mail whose earlier conditions are unknown (Set-InboxRule), or for mail about payments, invoices, or security notifications (alert, unusual sign-in, suspicious, verify your account, password, MFA...).",
+			Description: "An inbox rule that moves mail to RSS Subscriptions, RSS Feeds or Conversation History (whatever its conditions); that deletes mail or moves it to Deleted Items, Junk Email or Archive for all mail, for mail its earlier conditions select when those are unknown (Set-InboxRule), or for mail about payments and invoices or with security words (alert, security, sign-in, password, MFA...); or that deletes or moves to any folder account-security warnings (unusual sign-in, suspicious, verify your account, password, MFA, phishing, Microsoft's accountprotection sender).",
 			Technique:   "T1564.008 Email Hiding Rules",
 			Anchors:     []string{"Sigma: the BEC inbox-rule rule (moves to RSS Subscriptions, RSS Feeds, Conversation History)", "Elastic: M365 Exchange Inbox Phishing Evasion Rule Created", "Sentinel: Malicious Inbox Rule"},
 			ops:         inboxRuleOps, from: spanLookback, props: true, run: (*evaluation).inboxHide},
