@@ -89,6 +89,9 @@ func Migrate(ctx context.Context, s Sink, opts ...MigrateOption) error {
 	if err != nil {
 		return fmt.Errorf("%s: preparing migrations: %w", s.Handle().Dialect.Name(), err)
 	}
+	if err := repairVersionTable(ctx, s); err != nil {
+		return fmt.Errorf("%s: %w", s.Handle().Dialect.Name(), err)
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("%s: migrating up: %w", s.Handle().Dialect.Name(), err)
 	}
@@ -137,6 +140,36 @@ func MigrateStatus(ctx context.Context, s Sink, opts ...MigrateOption) ([]Migrat
 		}
 	}
 	return out, nil
+}
+
+// repairVersionTable gives back goose's zero-version row to a version table a crash left
+// empty. goose creates its table and inserts version 0 in one transaction, but MySQL
+// commits CREATE TABLE implicitly: a process killed between the two leaves a table with
+// no rows, and every later migration then fails with "missing zero version migration"
+// for ever. An empty table means nothing was applied, so the row goose would have
+// written is the whole repair. Other dialects create both in one transaction.
+func repairVersionTable(ctx context.Context, s Sink) error {
+	if s.Handle().Dialect.Name() != DialectMySQL {
+		return nil
+	}
+	db := s.Handle().DB
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", goose.DefaultTablename).Scan(&n); err != nil {
+		return fmt.Errorf("checking goose's version table: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+goose.DefaultTablename).Scan(&n); err != nil {
+		return fmt.Errorf("reading goose's version table: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+goose.DefaultTablename+" (version_id, is_applied) VALUES (0, TRUE)"); err != nil {
+		return fmt.Errorf("restoring the zero version a crash left out of goose's version table: %w", err)
+	}
+	return nil
 }
 
 // lookups gives Migrate the shared implementation of every sink.

@@ -81,3 +81,34 @@ func TestMySQLRaceKeepsProperties(t *testing.T) {
 		t.Errorf("race-2 properties = %+v", p)
 	}
 }
+
+// TestMySQLMigrateAfterACrashBeforeTheZeroVersion: MySQL commits CREATE TABLE on its own,
+// so a process killed while goose set up its version table can leave the table without
+// its zero-version row. The next Migrate must still bring the database up to date.
+func TestMySQLMigrateAfterACrashBeforeTheZeroVersion(t *testing.T) {
+	s := sinktest.OpenUnmigrated(t, "mysql")
+	ctx := ctxT(t)
+	if _, err := s.Handle().DB.ExecContext(ctx, `CREATE TABLE goose_db_version (
+		id bigint(20) unsigned NOT NULL AUTO_INCREMENT,
+		version_id bigint NOT NULL,
+		is_applied boolean NOT NULL,
+		tstamp datetime NULL default CURRENT_TIMESTAMP,
+		PRIMARY KEY(id))`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Migrate(ctx, s); err != nil {
+		t.Fatalf("Migrate over an empty version table: %v", err)
+	}
+	st, err := sink.MigrateStatus(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st {
+		if !m.Applied {
+			t.Errorf("migration %s not applied", m.Name)
+		}
+	}
+	if res, err := s.Load(ctx, sink.Batch{Records: []schema.Record{sinktest.Record("z-1", nil)}}); err != nil || res.Inserted != 1 {
+		t.Errorf("Load after the repair: %+v, %v", res, err)
+	}
+}
