@@ -57,6 +57,25 @@ func (r *record) addr() (netip.Addr, error) {
 	return a.Unmap(), err
 }
 
+// opVariants returns the spellings an operation is read under: as registered, and
+// for Entra's activities (those with a space) with and without the trailing period
+// and space the unified audit log and the Entra audit log differ by ("Set domain
+// authentication." and "Set domain authentication", "Update application – Certificates
+// and secrets management " with its trailing space).
+func opVariants(op string) []string {
+	if !strings.Contains(op, " ") {
+		return []string{op}
+	}
+	base := strings.TrimRight(op, ". ")
+	out := []string{op}
+	for _, v := range []string{base, base + ".", base + " "} {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // window returns the counting window of a rule that reads one (spanWindow).
 func (e *evaluation) window(rule string) time.Duration {
 	m := 60
@@ -118,6 +137,9 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 		only       propEq
 	}
 	ops := map[load][]string{}
+	// canonical maps each spelling of an operation read (Entra's activities come with
+	// and without their trailing period, see opVariants) to the registry's.
+	canonical := map[string]string{}
 	var order []load
 	keyOf := func(r Rule) load {
 		k := load{start: e.from, props: r.props, raw: r.raw, only: r.only}
@@ -140,8 +162,13 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 			order = append(order, k)
 		}
 		for _, o := range r.ops {
-			if !slices.Contains(ops[k], o) {
-				ops[k] = append(ops[k], o)
+			for _, v := range opVariants(o) {
+				if !slices.Contains(ops[k], v) {
+					ops[k] = append(ops[k], v)
+				}
+				if _, dup := canonical[v]; !dup {
+					canonical[v] = o
+				}
 			}
 		}
 	}
@@ -154,6 +181,11 @@ func Evaluate(ctx context.Context, h sink.Handle, from, to time.Time, cfg Config
 		recs, err := loadRecords(ctx, h, ops[k], k.start, e.to, k.props, k.raw, only...)
 		if err != nil {
 			return nil, fmt.Errorf("detect: %w", err)
+		}
+		for _, rec := range recs {
+			if c, ok := canonical[rec.Operation]; ok {
+				rec.Operation = c
+			}
 		}
 		loaded[k] = recs
 	}

@@ -645,6 +645,16 @@ func moreCases() []ruleCase {
 	})
 	add(ruleCase{name: "a recipient permission other than SendAs does not fire", records: []string{r}, rule: "mailbox_permission_granted"})
 
+	// Entra's activities as the Entra audit log spells them (no trailing period).
+	id, r = rec("fed", func(id string) string {
+		return aad(id, day, alex, "Set domain authentication", "Success", "contoso.example", map[string]any{"ModifiedProperties": mod("LiveType", "Federated", "Managed")})
+	})
+	add(ruleCase{name: "Set domain authentication without its period fires", records: []string{r}, want: []string{"domain_federation_changed:" + id}})
+	id, r = rec("cred", func(id string) string {
+		return aad(id, day, alex, "Add service principal credentials", "Success", "ServicePrincipal_aaaaaaaa-1111-2222-3333-444455556666", nil)
+	})
+	add(ruleCase{name: "Add service principal credentials without its period fires", records: []string{r}, want: []string{"app_credential_added:" + id}})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})
