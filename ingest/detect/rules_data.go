@@ -46,7 +46,14 @@ func userKey(r *record) string {
 
 func (e *evaluation) downloads(recs []*record) {
 	th := e.th
-	e.episodes(recs, RuleDownloadBurst, time.Duration(th.DownloadWindowMinutes)*time.Minute, userKey,
+	e.episodes(recs, RuleDownloadBurst, time.Duration(th.DownloadWindowMinutes)*time.Minute,
+		func(r *record) string {
+			// The sync client filling a new device from the user's own OneDrive.
+			if r.Operation == "FileSyncDownloadedFull" && strings.Contains(strings.ToLower(firstNonEmpty(r.SiteURL, r.ObjectID))+"/", oneDriveOf(r.UserID)+"/") {
+				return ""
+			}
+			return userKey(r)
+		},
 		func(hits []*record) bool { return len(hits) >= th.DownloadBurst },
 		func(r *record, all []*record) (string, map[string]string, []string) {
 			return fmt.Sprintf("%s downloaded %d files within %s.", r.UserID, len(all), humanDuration(spanOf(all))),
@@ -71,9 +78,12 @@ type mailDelete struct {
 }
 
 // deletedItems returns how many items a delete record removed that count as mass
-// deletion: files 1; mail the items outside Deleted Items, Recoverable Items and Junk
-// Email (emptying those is housekeeping).
+// deletion: files 1 (0 for emptying a recycle bin); mail the items outside Deleted
+// Items, Recoverable Items and Junk Email (emptying those is housekeeping).
 func deletedItems(r *record) int {
+	if strings.HasSuffix(r.Operation, "RecycleBin") {
+		return 0 // emptying a recycle bin: the files were deleted (and counted) before
+	}
 	if r.Operation != "HardDelete" && r.Operation != "SoftDelete" {
 		return 1
 	}

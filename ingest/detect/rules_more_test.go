@@ -655,6 +655,19 @@ func moreCases() []ruleCase {
 	})
 	add(ruleCase{name: "Add service principal credentials without its period fires", records: []string{r}, want: []string{"app_credential_added:" + id}})
 
+	// Housekeeping that looks like mass deletion or downloading.
+	var purge []string
+	for i := range 150 {
+		purge = append(purge, spo(nextID("purge"), day.Add(time.Duration(i)*time.Second), megan, "FileDeletedFirstStageRecycleBin", fmt.Sprintf("p%d.xlsx", i)))
+	}
+	add(ruleCase{name: "emptying the recycle bin of 150 files does not fire", records: purge, rule: "mass_delete"})
+	var syncDl []string
+	for i := range 80 {
+		s := spo(nextID("sync"), day.Add(time.Duration(i)*time.Second), megan, "FileSyncDownloadedFull", fmt.Sprintf("o%d.docx", i))
+		syncDl = append(syncDl, strings.ReplaceAll(s, "https://contoso.sharepoint.com/sites/Finance", "https://contoso-my.sharepoint.com/personal/megan_bowen_contoso_example"))
+	}
+	add(ruleCase{name: "a new laptop syncing 80 files of the user's own OneDrive does not fire", records: syncDl, rule: "download_burst"})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})
