@@ -130,7 +130,7 @@ func init() {
 			Anchors:     []string{"Elastic: Microsoft 365 Portal Logins from Impossible Travel Locations", "Sigma: Microsoft 365 - Impossible Travel Activity"},
 			ops:         signinOps, from: spanLookback, run: (*evaluation).impossibleTravel},
 		{Name: RuleAdminRoleGranted, Severity: SeverityHigh,
-			Description: "A directory role assigned: Add member to role., eligible or scoped, and PIM assignments, permanent, time-bound or eligible (Add member to role in PIM completed (permanent)/(timebound), Add eligible member to role in PIM completed (permanent)/(timebound), Add member to role outside of PIM); or an Exchange role group member or management role assignment added.",
+			Description: "A directory role assigned: Add member to role., eligible or scoped, and PIM assignments, permanent, time-bound or eligible (Add member to role in PIM completed (permanent)/(timebound), Add eligible member to role in PIM completed (permanent)/(timebound), Add member to role outside of PIM); or an Exchange role group member or management role assignment added. Not PIM's own Add member to role. when an eligible admin activates (MS-PIM).",
 			Technique:   "T1098.003 Additional Cloud Roles",
 			Anchors:     []string{"Sigma: User Added to an Administrator Role", "Elastic: Azure Global Administrator Role Addition to PIM User", "Sentinel: User Assigned Privileged Role", "Elastic: Microsoft 365 Exchange Management Group Role Assignment"},
 			ops:         roleOps, props: true, run: (*evaluation).roleGranted},

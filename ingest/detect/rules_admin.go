@@ -99,9 +99,27 @@ func (r *record) targetName() string {
 	return ""
 }
 
+// byPIM reports whether Privileged Identity Management itself made a directory change
+// (its MS-PIM service writing an activation's or renewal's Add member to role.): the
+// assignment it carries out was alerted when it was granted.
+func (r *record) byPIM() bool {
+	if strings.EqualFold(r.UserID, "MS-PIM") {
+		return true
+	}
+	for _, p := range r.props {
+		if p.List == "Actor" && strings.EqualFold(p.Value, "MS-PIM") {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *evaluation) roleGranted(recs []*record) {
 	for _, r := range recs {
 		if !r.succeeded() {
+			continue
+		}
+		if (r.Operation == "Add member to role." || r.Operation == "Add scoped member to role.") && r.byPIM() {
 			continue
 		}
 		ev := map[string]string{"operation": r.Operation}

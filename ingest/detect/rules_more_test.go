@@ -668,6 +668,13 @@ func moreCases() []ruleCase {
 	}
 	add(ruleCase{name: "a new laptop syncing 80 files of the user's own OneDrive does not fire", records: syncDl, rule: "download_burst"})
 
+	_, r = rec("pim", func(id string) string {
+		return aad(id, day, "MS-PIM", "Add member to role.", "Success", megan, map[string]any{
+			"Actor":              []map[string]any{{"ID": "MS-PIM", "Type": 1}, {"ID": "01fc33a7-78ba-4d2f-a4b7-768e336e890e", "Type": 2}},
+			"ModifiedProperties": mod("Role.DisplayName", "Exchange Administrator", "", "Role.TemplateId", "29232cdf-9323-42fd-ade2-1d097af3e4de", "")})
+	})
+	add(ruleCase{name: "PIM's own Add member to role. for an activation does not fire", records: []string{r}, rule: "admin_role_granted"})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})
