@@ -15,7 +15,7 @@ import (
 func TestSummaryNamesTheFailedUnit(t *testing.T) {
 	sum := &pipeline.Summary{BlobsListed: 4, BlobsLoaded: 4, UnitsOK: 4, Errors: []error{&pipeline.UnitError{
 		Tenant: "contoso", ContentType: "DLP.All", Step: "starting the subscription",
-		Cause: "missing permission ActivityFeed.ReadDlp (Office 365 Management APIs application permission, with admin consent)",
+		Cause:      "missing permission ActivityFeed.ReadDlp (Office 365 Management APIs application permission, with admin consent)",
 		Permission: "ActivityFeed.ReadDlp", Err: errors.New("api: HTTP 401 AF10001")}}}
 	var text bytes.Buffer
 	printSummary(&text, "run", sum)
