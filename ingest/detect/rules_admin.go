@@ -84,6 +84,32 @@ func (r *record) objectGUID() string {
 	return ""
 }
 
+// directoryObject returns the object id of the record's directory object of a kind
+// ("ServicePrincipal", "Application"): a Target ID "<kind>_<guid>", else the ObjectId
+// when it is a bare GUID; and the application id that a Target of type 4 (an SPN list
+// "appId;https://...") or an ObjectId of that form names.
+func (r *record) directoryObject(kind string) (id, appID string) {
+	for _, p := range r.props {
+		if p.List != "Target" {
+			continue
+		}
+		if g, ok := strings.CutPrefix(p.Value, kind+"_"); ok && guidRE.MatchString(g) && id == "" {
+			id = g
+		}
+		if p.Name == "SPN" && appID == "" {
+			appID = guidRE.FindString(strings.SplitN(p.Value, ";", 2)[0])
+		}
+	}
+	if obj := strings.TrimSpace(r.ObjectID); guidRE.FindString(obj) == obj && obj != "" {
+		if id == "" {
+			id = obj
+		}
+	} else if appID == "" && strings.Contains(obj, ";") {
+		appID = guidRE.FindString(strings.SplitN(obj, ";", 2)[0])
+	}
+	return id, appID
+}
+
 // targetName returns the first Target of type 1 (a display name), if any.
 func (r *record) targetName() string {
 	for _, p := range r.props {
@@ -226,20 +252,20 @@ func (e *evaluation) consent(recs []*record) {
 			continue
 		}
 		app := r.targetName()
-		sp := r.objectGUID()
-		if e.allowedApp(app, sp, r.ObjectID) {
+		sp, appID := r.directoryObject("ServicePrincipal")
+		if e.allowedApp(app, sp, appID, r.ObjectID) {
 			continue
 		}
 		admin, _, _ := r.modified("ConsentContext.IsAdminConsent")
 		perms, _, _ := r.modified("ConsentAction.Permissions")
-		ev := map[string]string{"application": app, "object_id": r.ObjectID, "service_principal_id": sp, "admin_consent": admin, "target": r.target(), "permissions": perms}
+		ev := map[string]string{"application": app, "object_id": r.ObjectID, "service_principal_id": sp, "app_id": appID, "admin_consent": admin, "target": r.target(), "permissions": perms}
 		who := "for themselves"
 		if isTrue(admin) {
 			who = "for the whole organization (admin consent)"
 		}
-		rem := appRemediation(sp, "", "")
+		rem := appRemediation(sp, appID, "")
 		rem = append(rem, fmt.Sprintf("Revoke-MgUserSignInSession -UserId %s", psQuote(r.UserID)))
-		e.emit(r, RuleAppConsent, fmt.Sprintf("%s granted the application %s access %s.", r.UserID, firstNonEmpty(app, sp, r.ObjectID, "(unnamed)"), who), ev, rem)
+		e.emit(r, RuleAppConsent, fmt.Sprintf("%s granted the application %s access %s.", r.UserID, firstNonEmpty(app, sp, appID, r.ObjectID, "(unnamed)"), who), ev, rem)
 	}
 }
 
@@ -262,32 +288,41 @@ func (e *evaluation) appCredential(recs []*record) {
 			continue // a removal: no key the record shows is new
 		}
 		app := r.targetName()
-		id := r.objectGUID()
-		if e.allowedApp(app, id) {
-			continue
-		}
 		kind := "service principal"
+		id, appID := r.directoryObject("ServicePrincipal")
 		if !strings.HasPrefix(r.Operation, "Add service principal") {
 			kind = "application"
+			id, appID = r.directoryObject("Application")
+		}
+		if e.allowedApp(app, id, appID) {
+			continue
 		}
 		desc, _, _ := r.modified("KeyDescription")
-		ev := map[string]string{"operation": r.Operation, "object_id": r.ObjectID, "application": app, "key_ids": strings.Join(added, ", "), "key_description": desc}
-		q := psQuote(firstNonEmpty(id, r.ObjectID))
+		ev := map[string]string{"operation": r.Operation, "object_id": r.ObjectID, "application": app, "app_id": appID, "key_ids": strings.Join(added, ", "), "key_description": desc}
+		ref := psQuote(id)
 		var rem []string
+		if id == "" {
+			// Only the application id is known: look the object up by it.
+			noun := map[bool]string{true: "Get-MgApplication", false: "Get-MgServicePrincipal"}[kind == "application"]
+			rem = append(rem, fmt.Sprintf("$obj = %s -Filter %s", noun, odataEq("appId", firstNonEmpty(appID, "<application id>"))))
+			ref = "$obj.Id"
+		}
 		if kind == "application" {
-			rem = []string{fmt.Sprintf("Get-MgApplication -ApplicationId %s | Format-List DisplayName,AppId,PasswordCredentials,KeyCredentials", q)}
+			rem = append(rem, fmt.Sprintf("Get-MgApplication -ApplicationId %s | Format-List DisplayName,AppId,PasswordCredentials,KeyCredentials", ref))
 			for _, k := range added {
-				rem = append(rem, fmt.Sprintf("Remove-MgApplicationPassword -ApplicationId %s -KeyId %s   # a certificate: Update-MgApplication -ApplicationId %s -KeyCredentials (the others)", q, psQuote(k), q))
+				rem = append(rem, fmt.Sprintf("Remove-MgApplicationPassword -ApplicationId %s -KeyId %s   # a certificate: Update-MgApplication -ApplicationId %s -KeyCredentials (the others)", ref, psQuote(k), ref))
 			}
 		} else {
-			rem = []string{fmt.Sprintf("Get-MgServicePrincipal -ServicePrincipalId %s | Format-List DisplayName,AppId,PasswordCredentials,KeyCredentials", q)}
+			rem = append(rem, fmt.Sprintf("Get-MgServicePrincipal -ServicePrincipalId %s | Format-List DisplayName,AppId,PasswordCredentials,KeyCredentials", ref))
 			for _, k := range added {
-				rem = append(rem, fmt.Sprintf("Remove-MgServicePrincipalPassword -ServicePrincipalId %s -KeyId %s   # a certificate: Update-MgServicePrincipal -ServicePrincipalId %s -KeyCredentials (the others)", q, psQuote(k), q))
+				rem = append(rem, fmt.Sprintf("Remove-MgServicePrincipalPassword -ServicePrincipalId %s -KeyId %s   # a certificate: Update-MgServicePrincipal -ServicePrincipalId %s -KeyCredentials (the others)", ref, psQuote(k), ref))
 			}
-			rem = append(rem, fmt.Sprintf("Update-MgServicePrincipal -ServicePrincipalId %s -AccountEnabled:$false", q))
+			rem = append(rem, fmt.Sprintf("Update-MgServicePrincipal -ServicePrincipalId %s -AccountEnabled:$false", ref))
 		}
-		rem = append(rem, fmt.Sprintf("Get-MgAuditLogSignIn -Filter %s -Top 50   # service principal sign-ins with the new credential", odataEq("appId", firstNonEmpty(id, r.ObjectID))))
-		e.emit(r, RuleAppCredentialAdded, fmt.Sprintf("%s added a credential to the %s %s.", r.UserID, kind, firstNonEmpty(app, id, r.ObjectID)), ev, rem)
+		if appID != "" {
+			rem = append(rem, fmt.Sprintf("Get-MgAuditLogSignIn -Filter %s -Top 50   # sign-ins of the application", odataEq("appId", appID)))
+		}
+		e.emit(r, RuleAppCredentialAdded, fmt.Sprintf("%s added a credential to the %s %s.", r.UserID, kind, firstNonEmpty(app, id, appID, r.ObjectID)), ev, rem)
 	}
 }
 

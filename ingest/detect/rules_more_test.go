@@ -675,6 +675,23 @@ func moreCases() []ruleCase {
 	})
 	add(ruleCase{name: "PIM's own Add member to role. for an activation does not fire", records: []string{r}, rule: "admin_role_granted"})
 
+	// Consent as the unified audit log writes it: ObjectId the application id and its
+	// SPNs, the service principal among the Targets.
+	id, r = rec("consent", func(id string) string {
+		return aad(id, day, megan, "Consent to application.", "Success", "71a0194b-b70c-44a6-82f2-d4670aee4585;https://mailsync.example", map[string]any{
+			"Target": []map[string]any{{"ID": "ServicePrincipal_9d8e7f6a-1111-2222-3333-444455556666", "Type": 2}, {"ID": "Mail Sync Plus", "Type": 1},
+				{"ID": "71a0194b-b70c-44a6-82f2-d4670aee4585;https://mailsync.example", "Type": 4}},
+			"ModifiedProperties": mod("ConsentContext.IsAdminConsent", "False", "", "ConsentAction.Permissions", "Scope: Mail.ReadWrite offline_access", "")})
+	})
+	add(ruleCase{name: "consent names the service principal from its Target, not the application id in ObjectId", records: []string{r}, want: []string{"app_consent:" + id},
+		check: both(remediationHas("-ServicePrincipalId '9d8e7f6a-1111-2222-3333-444455556666'", "!-ServicePrincipalId '71a0194b"), evidenceIs("app_id", "71a0194b-b70c-44a6-82f2-d4670aee4585"))})
+	id, r = rec("consent", func(id string) string {
+		return aad(id, day, megan, "Consent to application.", "Success", "71a0194b-b70c-44a6-82f2-d4670aee4585;https://mailsync.example", map[string]any{
+			"Target": []map[string]any{{"ID": "Mail Sync Plus", "Type": 1}}})
+	})
+	add(ruleCase{name: "consent with only the application id looks the service principal up by it", records: []string{r}, want: []string{"app_consent:" + id},
+		check: remediationHas("$sp = Get-MgServicePrincipal -Filter 'appId eq ''71a0194b-b70c-44a6-82f2-d4670aee4585'''", "-ServicePrincipalId $sp.Id")})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})
