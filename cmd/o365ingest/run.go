@@ -70,7 +70,14 @@ func run(ctx context.Context, args []string, env *Env) int {
 	if env.Logger == nil {
 		setLogger(env, env.LogLevel, env.LogFormat)
 	}
-	return c.run(ctx, env, rest[1:])
+	code := c.run(ctx, env, rest[1:])
+	if code == exitFailure && ctx.Err() != nil {
+		// A signal that lands while a command waits on the database or the API (a
+		// migration, a lookup) surfaces as that step's failure: it is an interruption,
+		// and nothing half-done was committed.
+		return exitInterrupted
+	}
+	return code
 }
 
 // takeGlobalFlags removes --config, --log-level and --log-format (either "--x v" or

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -100,5 +101,24 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			}
 			assertSameIDs(t, sinktest.StoredIDs(t, s.Handle().DB), e.truth(t))
 		})
+	}
+}
+
+// TestASignalDuringSetupExitsInterrupted: a signal that arrives while a command is still
+// opening and migrating its database makes that step fail with the context's error; the
+// exit code must still say "interrupted" (4), not "failed" (1).
+func TestASignalDuringSetupExitsInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dsn := filepath.Join(t.TempDir(), "interrupted.db")
+	for _, args := range [][]string{
+		{"status", "--sink", "sqlite", "--dsn", dsn},
+		{"migrate", "up", "--sink", "sqlite", "--dsn", dsn},
+	} {
+		var out bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }, LogLevel: "warn"}
+		if code := run(ctx, args, env); code != exitInterrupted {
+			t.Errorf("%v with a cancelled context exited %d, want %d:\n%s", args, code, exitInterrupted, out.String())
+		}
 	}
 }
