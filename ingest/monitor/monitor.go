@@ -62,6 +62,7 @@ type unitState struct {
 	lastSuccess time.Time // the end of the last successful pass
 	cause       string    // why the last pass failed, "" when it succeeded
 	newest      time.Time // the newest contentCreated loaded since the start
+	heldAt      time.Time // when a pass last found the unit loaded by another process
 }
 
 // New returns a Monitor for a service that runs a pass every interval. now is the
@@ -143,6 +144,10 @@ func (m *Monitor) Observe(e pipeline.Event) {
 		m.blobsFailed.With(l).Inc()
 	case pipeline.BlobExpired:
 		m.blobsExpired.With(l).Inc()
+	case pipeline.UnitHeld:
+		m.mu.Lock()
+		m.unit(e.Tenant, e.ContentType).heldAt = e.Time
+		m.mu.Unlock()
 	case pipeline.UnitFinished:
 		outcome := "ok"
 		if e.Err != nil {
@@ -201,7 +206,8 @@ type UnitHealth struct {
 
 // Health is /healthz's answer: healthy while every unit's last pass succeeded and
 // ended within two intervals (a unit whose first pass is still running counts as
-// healthy for two intervals after the start).
+// healthy for two intervals after the start, and so does a unit another process was
+// found loading, within two intervals of that).
 type Health struct {
 	Status  string       `json:"status"` // ok or failing
 	Failing []UnitHealth `json:"failing,omitempty"`
@@ -226,6 +232,9 @@ func (m *Monitor) Health() Health {
 			u.LastSuccess = &ls
 		}
 		switch {
+		case !s.heldAt.IsZero() && s.heldAt.After(s.lastPass) && now.Sub(s.heldAt) <= limit:
+			// Another o365ingest process is loading it (its lease): that process
+			// answers for it.
 		case s.cause != "":
 			u.Healthy, u.Cause = false, s.cause
 		case !s.finished && now.Sub(m.started) > limit:

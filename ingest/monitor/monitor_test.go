@@ -212,3 +212,18 @@ func TestLagIsSeededFromTheLedgerForExpectedUnitsOnly(t *testing.T) {
 		t.Errorf("seeding made the health %d", code)
 	}
 }
+
+func TestAUnitHeldByAnotherProcessIsNotUnhealthy(t *testing.T) {
+	c := &clock{time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	m := New(time.Minute, c.now)
+	m.Expect("contoso", "Audit.Exchange")
+	c.t = c.t.Add(5 * time.Minute)
+	m.Observe(pipeline.Event{Kind: pipeline.UnitHeld, Tenant: "contoso", ContentType: "Audit.Exchange", Time: c.t})
+	if code, body := get(t, m.Handler(), "/healthz"); code != 200 {
+		t.Errorf("held by another process: %d %s", code, body)
+	}
+	c.t = c.t.Add(3 * time.Minute) // and then not seen again for two intervals
+	if code, body := get(t, m.Handler(), "/healthz"); code != 503 {
+		t.Errorf("no pass and no lease seen for three minutes: %d %s", code, body)
+	}
+}

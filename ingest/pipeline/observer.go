@@ -30,6 +30,9 @@ const (
 	BlobFailed
 	// BlobExpired: the API no longer serves a blob that was never loaded; Err says so.
 	BlobExpired
+	// UnitHeld: another process holds the unit's lease and is loading it; this pass
+	// skipped it (no UnitStarted or UnitFinished follows).
+	UnitHeld
 )
 
 // Event is one thing a pass did. Tenant is the config name; TenantID the GUID.

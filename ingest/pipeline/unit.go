@@ -59,6 +59,7 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 		if !ok {
 			log.Warn("another o365ingest process is loading this tenant and content type; skipped")
 			sum.UnitsHeld++
+			r.observe(u, Event{Kind: UnitHeld})
 			return
 		}
 		defer func() {
