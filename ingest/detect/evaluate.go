@@ -35,6 +35,9 @@ type evaluation struct {
 	history  []*record
 	loaded   bool
 	err      error
+	// firstSuccess: per tenant, user and network, the user's first successful sign-in
+	// from it (see knownSource).
+	firstSuccess map[string]time.Time
 }
 
 // signinHistory returns the sign-ins of the look-back and the range (no properties),

@@ -120,7 +120,7 @@ func init() {
 			Anchors:     []string{"Elastic: Potential Password Spraying of Microsoft 365 User Accounts", "Sentinel: Password spray attack against Azure AD application", "Sigma: Sign-in Failure Bad Password Threshold"},
 			ops:         signinOps, from: spanWindow, run: (*evaluation).spray},
 		{Name: RuleSigninBruteForce, Severity: SeverityMedium,
-			Description: "brute_force_failures or more failed sign-ins of one user (from any address) within brute_force_window_minutes, or a lockout (50053 IdsLocked) among at least 3 failures; interrupts are not counted.",
+			Description: "brute_force_failures or more failed sign-ins of one user within brute_force_window_minutes from networks the user had not signed in from successfully before (a device of theirs retrying an old password is no attack), or a lockout (50053 IdsLocked) among at least 3 failures; interrupts are not counted.",
 			Technique:   "T1110.001 Password Guessing",
 			Anchors:     []string{"Elastic: Attempts to Brute Force a Microsoft 365 User Account", "Sigma: Account Lockout", "Sentinel: Brute force attack against Azure Portal"},
 			ops:         signinOps, from: spanWindow, run: (*evaluation).bruteForce},

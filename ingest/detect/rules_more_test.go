@@ -692,6 +692,14 @@ func moreCases() []ruleCase {
 	add(ruleCase{name: "consent with only the application id looks the service principal up by it", records: []string{r}, want: []string{"app_consent:" + id},
 		check: remediationHas("$sp = Get-MgServicePrincipal -Filter 'appId eq ''71a0194b-b70c-44a6-82f2-d4670aee4585'''", "-ServicePrincipalId $sp.Id")})
 
+	// A phone retrying an old password from the user's own network.
+	var phone []string
+	phone = append(phone, history("pat@contoso.example", "192.0.2.30", 3)...)
+	for i := range 15 {
+		phone = append(phone, signin(nextID("bf"), day.Add(time.Duration(i)*time.Minute), "pat@contoso.example", "192.0.2.30", false))
+	}
+	add(ruleCase{name: "a phone retrying an old password from the user's own network is no brute force", records: phone, rule: "signin_brute_force"})
+
 	// Look-alikes of the older rules.
 	_, r = rec("sign", func(id string) string { return signin(id, day, "newhire@contoso.example", "203.0.113.66", true) })
 	add(ruleCase{name: "a new hire's first sign-in does not fire", records: []string{r}, rule: "signin_new_address"})

@@ -275,11 +275,36 @@ func (e *evaluation) spray(recs []*record) {
 		})
 }
 
+// knownSource reports whether a failed sign-in came from a network (IPv4 /24, IPv6
+// /48) its user had signed in from successfully before, in the look-back: a device of
+// theirs retrying an old password, not someone guessing it.
+func (e *evaluation) knownSource(r *record) bool {
+	if e.firstSuccess == nil {
+		e.firstSuccess = map[string]time.Time{}
+		for _, h := range e.signinHistory() {
+			a, err := h.addr()
+			if err != nil || !h.signedIn() {
+				continue
+			}
+			k := h.TenantID + "\x00" + strings.ToLower(h.UserID) + "\x00" + network(a).String()
+			if _, ok := e.firstSuccess[k]; !ok {
+				e.firstSuccess[k] = h.Time
+			}
+		}
+	}
+	a, err := r.addr()
+	if err != nil {
+		return false
+	}
+	t, ok := e.firstSuccess[r.TenantID+"\x00"+strings.ToLower(r.UserID)+"\x00"+network(a).String()]
+	return ok && t.Before(r.Time)
+}
+
 func (e *evaluation) bruteForce(recs []*record) {
 	window := time.Duration(e.th.BruteForceWindowMinutes) * time.Minute
 	e.episodes(recs, RuleSigninBruteForce, window,
 		func(r *record) string {
-			if !r.credentialFailure() || r.UserID == "" {
+			if !r.credentialFailure() || r.UserID == "" || e.knownSource(r) {
 				return ""
 			}
 			return r.TenantID + "\x00" + strings.ToLower(r.UserID)
