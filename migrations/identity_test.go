@@ -124,7 +124,7 @@ func TestIdentityLookupsIgnoreCase(t *testing.T) {
 			defer cancel()
 			s := sinktest.Open(t, driver)
 			d := s.Handle().Dialect.Name()
-			if _, err := s.Load(ctx, sink.Batch{Records: identityRecords()}); err != nil {
+			if _, err := s.Load(ctx, sink.RecordsOnly(identityRecords()...)); err != nil {
 				t.Fatal(err)
 			}
 			tx, err := s.Handle().DB.BeginTx(ctx, nil)

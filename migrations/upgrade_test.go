@@ -103,7 +103,7 @@ func TestUpgradeFromReleased(t *testing.T) {
 
 			// The upgraded database takes the current sink's loads: every record is
 			// already there, nothing is doubled.
-			res, err := s.Load(ctx, sink.Batch{Records: records})
+			res, err := s.Load(ctx, sink.RecordsOnly(records...))
 			if err != nil {
 				t.Fatalf("loading the corpus into the upgraded database: %v", err)
 			}

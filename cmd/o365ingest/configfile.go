@@ -39,5 +39,8 @@ func loadConfig(env *Env) (*config.Config, error) {
 	for _, w := range warnings {
 		env.Logger.Warn(w)
 	}
+	if env.Stop != nil {
+		env.Stop.SetTimeout(cfg.Ingest.ShutdownTimeout.Std())
+	}
 	return cfg, nil
 }

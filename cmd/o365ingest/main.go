@@ -4,22 +4,49 @@
 package main
 
 import (
-	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/escape"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &Env{Stdout: os.Stdout, Stderr: escape.NewTerminalWriter(os.Stderr), Stdin: os.Stdin, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv})
-	stop()
+	c := stop.New()
+	stderr := escape.NewTerminalWriter(os.Stderr)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for n := 1; ; n++ {
+			<-sigs
+			if n == 1 {
+				fmt.Fprintln(stderr, "o365ingest: stopping: the batch in flight commits; a second signal, or ingest.shutdown_timeout, stops hard")
+			}
+			c.Signal()
+		}
+	}()
+	c.OnHard(func(reason string) {
+		fmt.Fprintf(stderr, "o365ingest: stopping hard (%s): what is in flight is abandoned and rolled back\n", reason)
+		// A database that does not answer must not hold the process: what the
+		// cancelled work has not given up by now is abandoned with the process (an
+		// uncommitted transaction dies with its connection).
+		time.AfterFunc(hardGrace, func() {
+			fmt.Fprintln(stderr, "o365ingest: stopped hard: work waiting on the database was abandoned; nothing half committed")
+			os.Exit(exitInterrupted)
+		})
+	})
+	code := run(c.Context(), os.Args[1:], &Env{Stdout: os.Stdout, Stderr: stderr, Stdin: os.Stdin, Interactive: isTerminal(os.Stdin), Getenv: os.Getenv, Stop: c})
 	os.Exit(code)
 }
+
+// hardGrace is how long work cancelled by a hard stop has to return before the process
+// exits without it.
+const hardGrace = 3 * time.Second
 
 // Exit codes every command uses.
 const (
@@ -53,6 +80,9 @@ type Env struct {
 	// summary on stdout is then one JSON object. With auto it stays the key=value lines
 	// that scripts read.
 	JSONSummary bool
+	// Stop is the process's shutdown (nil in tests that call run directly); loading the
+	// config sets its timeout.
+	Stop *stop.Controller
 
 	logOut *logWriter // the logger's output: stderr, or above a progress bar
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
-	"github.com/o365ingest/o365ingest/schema"
 )
 
 func TestPruneCommand(t *testing.T) {
@@ -44,7 +43,7 @@ func TestPruneCommand(t *testing.T) {
 			}
 			old := sinktest.Record("old", map[string]any{"creation_time": time.Now().UTC().AddDate(-2, 0, 0)})
 			recent := sinktest.Record("recent", map[string]any{"creation_time": time.Now().UTC().AddDate(0, 0, -1)})
-			if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{old, recent}}); err != nil {
+			if _, err := s.Load(ctx, sink.RecordsOnly(old, recent)); err != nil {
 				t.Fatal(err)
 			}
 			prune := []string{"prune", "--sink", driver, "--dsn", dsn, "--older-than", "1y"}
@@ -122,7 +121,7 @@ func TestPrunePromptIsInterruptible(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := sinktest.Record("old", map[string]any{"creation_time": time.Now().UTC().AddDate(-2, 0, 0)})
-	if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{old}}); err != nil {
+	if _, err := s.Load(ctx, sink.RecordsOnly(old)); err != nil {
 		t.Fatal(err)
 	}
 	stdin, w := io.Pipe() // nobody answers

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, env *Env) int {
 		setLogger(env, env.LogLevel, env.LogFormat)
 	}
 	code := c.run(ctx, env, rest[1:])
-	if code == exitFailure && ctx.Err() != nil {
+	if ctx.Err() != nil && (code == exitFailure || code == exitIncomplete) {
 		// A signal that lands while a command waits on the database or the API (a
 		// migration, a lookup) surfaces as that step's failure: it is an interruption,
 		// and nothing half-done was committed.

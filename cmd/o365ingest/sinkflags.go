@@ -7,6 +7,7 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 )
 
 // sinkFlags are the flags of every command that touches the database.
@@ -42,11 +43,15 @@ func (sf *sinkFlags) open(ctx context.Context, env *Env, cfg *config.Config) (si
 	if dsn == "" {
 		return nil, fmt.Errorf("no DSN for sink %s: set $O365INGEST_SINK_DSN, sink.dsn or sink.dsn_file, or pass --dsn", driver)
 	}
-	s, err := sink.Open(ctx, driver, dsn)
+	// A migration is not cut short by a soft stop (only by a hard one), so that a command
+	// stopped early still records its run as interrupted.
+	fctx, cancel := stop.Finishing(ctx)
+	defer cancel()
+	s, err := sink.Open(fctx, driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", sink.Describe(driver, dsn), err)
 	}
-	if err := sink.Migrate(ctx, s); err != nil {
+	if err := sink.Migrate(fctx, s); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrating %s: %w", sink.Describe(driver, dsn), err)
 	}

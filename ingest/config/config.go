@@ -56,6 +56,7 @@ const (
 	DefaultMaxRecordBytes    = Size(8 << 20)
 	DefaultIdleTimeout       = Duration(60 * time.Second)
 	DefaultBlobTimeout       = Duration(2 * time.Minute)
+	DefaultShutdownTimeout   = Duration(30 * time.Second)
 	DefaultMaxListingPages   = 10000
 	DefaultMaxListingEntries = 100000
 )
@@ -219,6 +220,10 @@ type Ingest struct {
 	// several files are separated by commas (a Country and an ASN database).
 	// "" (default) leaves both columns NULL.
 	GeoIPDB string `yaml:"geoip_db" json:"geoip_db"`
+	// ShutdownTimeout is how long the first SIGINT/SIGTERM may take to stop softly
+	// (the batch in flight commits, the ledger and run log are written) before the
+	// stop turns hard: 1s to 1h, default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 }
 
 // GeoIPFiles returns the files GeoIPDB names (none when it is empty).
@@ -268,6 +273,7 @@ func Default() *Config {
 			MaxRecordBytes:     DefaultMaxRecordBytes,
 			IdleTimeout:        DefaultIdleTimeout,
 			BlobTimeout:        DefaultBlobTimeout,
+			ShutdownTimeout:    DefaultShutdownTimeout,
 			MaxListingPages:    DefaultMaxListingPages,
 			MaxListingEntries:  DefaultMaxListingEntries,
 		},

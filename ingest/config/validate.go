@@ -259,6 +259,9 @@ func (c *Config) coreProblems() []Problem {
 	if d := in.IdleTimeout.Std(); d < time.Second || d > time.Hour {
 		add("ingest.idle_timeout", "%s is out of range: want 1s to 1h", in.IdleTimeout)
 	}
+	if d := in.ShutdownTimeout.Std(); d < time.Second || d > time.Hour {
+		add("ingest.shutdown_timeout", "%s is out of range: want 1s to 1h", in.ShutdownTimeout)
+	}
 	if d := in.BlobTimeout.Std(); d < time.Second || d > 24*time.Hour {
 		add("ingest.blob_timeout", "%s is out of range: want 1s to 24h", in.BlobTimeout)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 	"github.com/o365ingest/o365ingest/schema"
 )
 
@@ -93,8 +94,11 @@ func deliverTo(ctx context.Context, h sink.Handle, w Webhook, client *http.Clien
 			sent++
 		}
 		// A cancelled run still records what happened to the POST it made.
-		if _, err := h.DB.ExecContext(context.WithoutCancel(ctx), h.Dialect.Rebind(`UPDATE alert_delivery SET status = ?, last_error = ?, sent_at = ?, updated_at = ?
-			WHERE alert_id = ? AND webhook = ?`), status, lastErr, sentAt, h.Dialect.Time(time.Now().UTC()), a.ID, id); err != nil {
+		fctx, stopFinishing := stop.Finishing(ctx)
+		_, err = h.DB.ExecContext(fctx, h.Dialect.Rebind(`UPDATE alert_delivery SET status = ?, last_error = ?, sent_at = ?, updated_at = ?
+			WHERE alert_id = ? AND webhook = ?`), status, lastErr, sentAt, h.Dialect.Time(time.Now().UTC()), a.ID, id)
+		stopFinishing()
+		if err != nil {
 			return sent, failed, fmt.Errorf("recording delivery of alert %s: %w", a.ID[:12], err)
 		}
 		if ctx.Err() != nil {

@@ -93,7 +93,7 @@ func TestQueriesAnswer(t *testing.T) {
 			s := sinktest.Open(t, driver)
 			h := s.Handle()
 			d := h.Dialect.Name()
-			if _, err := s.Load(ctx, sink.Batch{Records: questionRecords()}); err != nil {
+			if _, err := s.Load(ctx, sink.RecordsOnly(questionRecords()...)); err != nil {
 				t.Fatal(err)
 			}
 			analyze(t, ctx, h.DB, d)

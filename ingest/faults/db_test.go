@@ -311,7 +311,7 @@ type poisonSink struct {
 
 func (p poisonSink) Load(ctx context.Context, b sink.Batch) (sink.LoadResult, error) {
 	for _, bl := range b.Blobs {
-		if bl.ContentID == p.poison {
+		if bl.Entry.ContentID == p.poison {
 			return sink.LoadResult{}, errors.New("value refused by the database")
 		}
 	}
@@ -320,6 +320,10 @@ func (p poisonSink) Load(ctx context.Context, b sink.Batch) (sink.LoadResult, er
 
 func (p poisonSink) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	return p.Sink.(sink.Leaser).Acquire(ctx, name, holder, ttl)
+}
+
+func (p poisonSink) Holder(ctx context.Context, name string) (string, error) {
+	return p.Sink.(sink.Leaser).Holder(ctx, name)
 }
 
 func (p poisonSink) Release(ctx context.Context, name, holder string) error {

@@ -108,7 +108,7 @@ func TestCountryAtLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			recs = append(recs, r)
-			if _, err := s.Load(ctx, sink.Batch{Records: recs}); err != nil {
+			if _, err := s.Load(ctx, sink.RecordsOnly(recs...)); err != nil {
 				t.Fatal(err)
 			}
 			h := s.Handle()

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 )
 
 // acquire takes the lease of a unit. A lease left behind by a process of this host that
@@ -20,6 +22,17 @@ func (r *runner) acquire(ctx context.Context, l sink.Leaser, name string) (bool,
 		ok, err = l.Acquire(ctx, name, r.o.Holder, r.o.LeaseTTL)
 		return err
 	})
+	if err != nil && ctx.Err() != nil {
+		// Cancelled while acquiring: the database may have granted the lease all the
+		// same; give it up, or the next pass would skip the unit until it lapses.
+		fctx, stopFinishing := stop.Finishing(ctx)
+		defer stopFinishing()
+		rctx, cancel := context.WithTimeout(fctx, 5*time.Second)
+		defer cancel()
+		if rerr := l.Release(rctx, name, r.o.Holder); rerr != nil {
+			r.o.Logger.Warn("releasing a lease taken while cancelled", "lease", name, "err", rerr)
+		}
+	}
 	if err != nil || ok {
 		return ok, err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/normalize"
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 )
 
 // Source is the Management Activity API as the pipeline uses it; *api.Client provides it
@@ -231,7 +232,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	// The run is recorded even when a signal is already pending, so status shows it
 	// as interrupted rather than not at all.
 	var runID string
-	rctx := context.WithoutCancel(ctx)
+	rctx, stopFinishing := stop.Finishing(ctx)
+	defer stopFinishing()
 	err := retryDB(rctx, func() (err error) {
 		runID, err = startRun(rctx, o.Sink, o.Command, start)
 		return err
@@ -273,7 +275,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	sum.Duration = o.Now().Sub(start)
 	sum.Interrupted = ctx.Err() != nil
 	if err := retryDB(rctx, func() error { return finishRun(rctx, o.Sink, runID, o.Now(), &sum) }); err != nil {
-		o.Logger.Error("recording the end of the run", "err", err)
+		if stop.Hard(ctx) {
+			o.Logger.Error("hard stop: the end of the run was not recorded; status shows it unfinished", "run", runID, "err", err)
+		} else {
+			o.Logger.Error("recording the end of the run", "err", err)
+		}
 	}
 	return sum, nil
 }

@@ -173,9 +173,11 @@ type refusingSink struct {
 }
 
 func (s refusingSink) Load(ctx context.Context, b sink.Batch) (sink.LoadResult, error) {
-	for _, r := range b.Records {
-		if r.ID == s.refuse {
-			return sink.LoadResult{}, &sink.ValueError{RecordID: r.ID, Table: "audit_record", Column: "user_id", Reason: "too long for this database"}
+	for _, bl := range b.Blobs {
+		for _, r := range bl.Records {
+			if r.ID == s.refuse {
+				return sink.LoadResult{}, &sink.ValueError{RecordID: r.ID, Table: "audit_record", Column: "user_id", Reason: "too long for this database"}
+			}
 		}
 	}
 	return s.Sink.Load(ctx, b)

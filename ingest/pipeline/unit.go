@@ -7,22 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/normalize"
 	"github.com/o365ingest/o365ingest/ingest/sink"
+	"github.com/o365ingest/o365ingest/ingest/stop"
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-// fetched is one downloaded and normalized blob, ready to load.
-type fetched struct {
-	blob        schema.Blob
-	records     []schema.Record
-	quarantined []sink.QuarantinedRecord
-}
+// fetched is one downloaded and normalized blob, ready to load: its ledger entry with
+// its records and quarantined records.
+type fetched = sink.Blob
 
 // knownChunk bounds how many content ids one ledger query asks about.
 const knownChunk = 500
@@ -63,9 +60,10 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 			return
 		}
 		defer func() {
-			rctx := context.WithoutCancel(ctx)
+			rctx, cancel := stop.Finishing(ctx)
+			defer cancel()
 			if err := retryDB(rctx, func() error { return leaser.Release(rctx, u.name(), r.o.Holder) }); err != nil {
-				log.Warn("releasing the lease", "err", err)
+				log.Warn("releasing the lease (it lapses by itself)", "err", err)
 			}
 		}()
 	}
@@ -151,8 +149,8 @@ func (r *runner) runUnit(ctx context.Context, u unit, from, to time.Time) {
 					}
 					return
 				}
-				sizes.add(len(f.records))
-				r.budget.fetched(est, len(f.records))
+				sizes.add(len(f.Records))
+				r.budget.fetched(est, len(f.Records))
 				results <- f
 			}()
 		}
@@ -260,7 +258,7 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 		}
 		defer arch.abort()
 	}
-	f := fetched{blob: schema.Blob{
+	f := fetched{Entry: schema.Blob{
 		TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key, ContentURI: b.ContentURI,
 		Created: b.Created, Expiration: b.Expiration, Status: schema.BlobLoaded, LoadedAt: now, Reason: note,
 	}}
@@ -273,11 +271,10 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 		if err != nil {
 			q := normalize.Quarantine(raw, i, err)
 			log.Warn("record quarantined", "blob", b.ContentID, "ordinal", i, "reason", q.Reason)
-			f.quarantined = append(f.quarantined, sink.QuarantinedRecord{Quarantined: q,
-				TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key})
+			f.Quarantined = append(f.Quarantined, q)
 			return nil
 		}
-		f.records = append(f.records, rec)
+		f.Records = append(f.Records, rec)
 		return nil
 	})
 	if err != nil {
@@ -293,19 +290,18 @@ func (r *runner) fetch(ctx context.Context, u unit, b api.ContentBlob, log *slog
 		// accounted for, and the rest of its blob loads.
 		q := normalize.Quarantine(o.Head, o.Index, errors.New(o.Reason()))
 		log.Warn("record quarantined", "blob", b.ContentID, "ordinal", o.Index, "reason", q.Reason)
-		f.quarantined = append(f.quarantined, sink.QuarantinedRecord{Quarantined: q,
-			TenantID: u.tenant.TenantID, ContentType: u.contentType, ContentID: key})
+		f.Quarantined = append(f.Quarantined, q)
 	}
-	f.blob.SHA256, f.blob.Bytes, f.blob.Records = stats.SHA256, stats.Bytes, stats.Records
-	f.blob.Quarantined = len(f.quarantined)
+	f.Entry.SHA256, f.Entry.Bytes, f.Entry.Records = stats.SHA256, stats.Bytes, stats.Records
+	f.Entry.Quarantined = len(f.Quarantined)
 	if stats.Malformed != "" {
 		// The service keeps serving this body malformed: what parsed is loaded, the rest
 		// is quarantined with the body's problem in its reason, and the ledger says so.
 		log.Warn("blob body is malformed; its valid records are loaded and the rest quarantined",
-			"blob", b.ContentID, "reason", stats.Malformed, "quarantined", len(f.quarantined))
-		f.blob.Reason = withNote(note, "malformed body: "+stats.Malformed)
-		for i := range f.quarantined {
-			f.quarantined[i].Reason = "malformed blob body (" + stats.Malformed + "): " + f.quarantined[i].Reason
+			"blob", b.ContentID, "reason", stats.Malformed, "quarantined", len(f.Quarantined))
+		f.Entry.Reason = withNote(note, "malformed body: "+stats.Malformed)
+		for i := range f.Quarantined {
+			f.Quarantined[i].Reason = "malformed blob body (" + stats.Malformed + "): " + f.Quarantined[i].Reason
 		}
 	}
 	return f, nil
@@ -335,7 +331,8 @@ func (r *runner) markFailed(ctx context.Context, u unit, b api.ContentBlob, err 
 		Reason: withNote(note, err.Error()), LoadedAt: r.o.Now().UTC()}
 	// The ledger row is what status shows: retry a transient refusal (a deadlock
 	// between concurrent marks on MariaDB, a dropped connection) before giving up.
-	mctx := context.WithoutCancel(ctx)
+	mctx, cancel := stop.Finishing(ctx)
+	defer cancel()
 	if merr := retryDB(mctx, func() error { return r.o.Sink.MarkBlob(mctx, mark) }); merr != nil {
 		log.Error("recording the blob in the ledger", "blob", b.ContentID, "err", merr)
 	}
@@ -365,165 +362,4 @@ func unitErr(sum *Summary) error {
 		return fmt.Errorf("%d blobs failed (retried next pass); the first: %w", sum.BlobsFailed, sum.firstBlobErr)
 	}
 	return nil
-}
-
-// load batches fetched blobs into transactions of about BatchRecords records. A batch is
-// flushed when it is full or when no further blob is ready, so small passes commit
-// promptly and large ones commit in large transactions.
-func (r *runner) load(ctx context.Context, u unit, results <-chan fetched, sum *Summary, log *slog.Logger) {
-	var batch sink.Batch
-	var blobs []fetched
-	leaser, _ := r.o.Sink.(sink.Leaser)
-	lastRenew := r.o.Now()
-	flush := func() bool {
-		if len(blobs) == 0 {
-			return true
-		}
-		// A batch already fetched is committed even when a signal arrives: it is one
-		// atomic transaction either way, and finishing it saves a download next pass.
-		loadBatch := func(b sink.Batch) (sink.LoadResult, error) {
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-			defer cancel()
-			return r.loadQuarantining(lctx, &b, log)
-		}
-		loaded := func(n int, b sink.Batch, res sink.LoadResult) {
-			var newest time.Time
-			for _, bl := range b.Blobs {
-				if bl.Created.After(newest) {
-					newest = bl.Created
-				}
-			}
-			r.observe(u, Event{Kind: BlobsLoaded, Blobs: n, Inserted: res.Inserted, Duplicates: res.Duplicates,
-				Quarantined: res.Quarantined, Newest: newest})
-			r.mu.Lock()
-			sum.BlobsLoaded += n
-			sum.RecordsLoaded += res.Inserted
-			sum.RecordsDuplicate += res.Duplicates
-			sum.RecordsQuarantined += res.Quarantined
-			r.mu.Unlock()
-			// Per batch at debug: the progress display (a bar, or a line every 10 s) says how far the pass is.
-			log.Debug("loaded", "blobs", n, "records", len(b.Records), "inserted", res.Inserted,
-				"duplicates", res.Duplicates, "quarantined", res.Quarantined)
-			r.report(0, n, res.Inserted)
-		}
-		res, err := loadBatch(batch)
-		switch {
-		case err == nil:
-			loaded(len(blobs), batch, res)
-		case len(blobs) == 1:
-			f := blobs[0]
-			r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
-				Created: f.blob.Created, Expiration: f.blob.Expiration}, loadError{fmt.Errorf("loading: %w", err)}, sum, log)
-		default:
-			// One blob the database refuses (a value it cannot store) must not fail the
-			// blobs batched with it, pass after pass: load them one by one, so only the
-			// culprit is marked failed. This also retries a batch cut off by a
-			// dropped connection, on a fresh one.
-			log.Warn("loading a batch failed; loading its blobs one by one", "blobs", len(blobs), "err", err)
-			for _, f := range blobs {
-				one := sink.Batch{Blobs: []schema.Blob{f.blob}, Records: f.records, Quarantined: f.quarantined}
-				if res, err := loadBatch(one); err == nil {
-					loaded(1, one, res)
-				} else {
-					r.markFailed(ctx, u, api.ContentBlob{ContentID: f.blob.ContentID, ContentURI: f.blob.ContentURI,
-						Created: f.blob.Created, Expiration: f.blob.Expiration}, loadError{fmt.Errorf("loading: %w", err)}, sum, log)
-				}
-			}
-		}
-		r.budget.done(len(batch.Records))
-		batch, blobs = sink.Batch{}, blobs[:0]
-		if leaser != nil && r.o.Now().Sub(lastRenew) > r.o.LeaseTTL/3 {
-			rctx := context.WithoutCancel(ctx)
-			var ok bool
-			err := retryDB(rctx, func() (err error) {
-				ok, err = leaser.Acquire(rctx, u.name(), r.o.Holder, r.o.LeaseTTL)
-				return err
-			})
-			if err != nil || !ok {
-				// What this unit has not loaded yet is loaded by the next pass, but this
-				// pass must not say it is complete.
-				r.failUnit(sum, unitError(u, "renewing the lease", fmt.Errorf("renewing the lease failed (held: %v, err: %v); the unit stopped and the next pass loads the rest", !ok, err)))
-				return false
-			}
-			lastRenew = r.o.Now()
-		}
-		return err == nil || !errors.Is(err, context.Canceled)
-	}
-	add := func(f fetched) {
-		blobs = append(blobs, f)
-		batch.Blobs = append(batch.Blobs, f.blob)
-		batch.Records = append(batch.Records, f.records...)
-		batch.Quarantined = append(batch.Quarantined, f.quarantined...)
-	}
-	for {
-		f, ok := <-results
-		if !ok {
-			return
-		}
-		// A batch is gathered only once this unit may load: waiting units leave their
-		// blobs with the fetchers, so the batches held in memory are bounded by Loaders,
-		// and a batch gathered late is larger.
-		r.loadSlots <- struct{}{}
-		add(f)
-		closed := false
-	drain:
-		for len(batch.Records) < r.o.BatchRecords {
-			select {
-			case f, ok := <-results:
-				if !ok {
-					closed = true
-					break drain
-				}
-				add(f)
-			default:
-				break drain
-			}
-		}
-		ok = flush()
-		<-r.loadSlots
-		if closed {
-			return
-		}
-		if !ok {
-			// Drain so the fetchers can finish; what they fetched is loaded next pass.
-			for f := range results {
-				r.budget.done(len(f.records))
-			}
-			return
-		}
-	}
-}
-
-// loadQuarantining loads a batch; when the sink refuses a value of one record (a
-// *sink.ValueError naming it), that record moves to quarantine with the sink's reason
-// and the batch is loaded again, so one value a database cannot hold never keeps a blob
-// from loading, pass after pass, and never loses the record.
-func (r *runner) loadQuarantining(ctx context.Context, b *sink.Batch, log *slog.Logger) (sink.LoadResult, error) {
-	for {
-		res, err := r.o.Sink.Load(ctx, *b)
-		var ve *sink.ValueError
-		if err == nil || !errors.As(err, &ve) {
-			return res, err
-		}
-		i := slices.IndexFunc(b.Records, func(rec schema.Record) bool { return rec.ID == ve.RecordID })
-		if i < 0 {
-			return res, err
-		}
-		rec := b.Records[i]
-		raw, _ := rec.Value("raw").(string)
-		contentID, _ := rec.Value("content_id").(string)
-		contentType, _ := rec.Value("content_type").(string)
-		tenantID, _ := rec.Value("tenant_id").(string)
-		log.Warn("record quarantined: the database cannot store one of its values", "record", rec.ID, "reason", ve.Error())
-		b.Records = slices.Delete(slices.Clone(b.Records), i, i+1)
-		b.Quarantined = append(slices.Clone(b.Quarantined), sink.QuarantinedRecord{
-			Quarantined: schema.Quarantined{Ordinal: -1, RecordID: rec.ID, Reason: ve.Error(), Raw: raw},
-			TenantID:    tenantID, ContentType: contentType, ContentID: contentID})
-		b.Blobs = slices.Clone(b.Blobs)
-		for j := range b.Blobs {
-			if b.Blobs[j].ContentID == contentID {
-				b.Blobs[j].Quarantined++
-			}
-		}
-	}
 }

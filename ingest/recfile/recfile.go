@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +35,9 @@ type Reader interface {
 	// Format names what was detected: "json" (an array), "jsonl", "csv" or "empty",
 	// with "+gzip" appended for compressed files.
 	Format() string
+	// Position names the last record Next returned in the file: "line 12" (JSON Lines,
+	// CSV) or "element 7 (byte 1234)" (a JSON array), for quarantine reasons.
+	Position() string
 }
 
 // Format names returned by Reader.Format (before any "+gzip" suffix).
@@ -135,7 +137,7 @@ func newReader(r io.Reader, name string) (Reader, []io.Closer, error) {
 	case ext == ".jsonl" || ext == ".ndjson":
 		return &lineReader{br: br, name: name, line: lines, format: FormatJSONL + suffix}, cs, nil
 	case first == '[' && ext != ".csv":
-		return &arrayReader{dec: json.NewDecoder(br), name: name, format: FormatJSON + suffix}, cs, nil
+		return &arrayReader{br: br, name: name, format: FormatJSON + suffix}, cs, nil
 	case first == '{' && ext != ".csv":
 		return &lineReader{br: br, name: name, line: lines, format: FormatJSONL + suffix}, cs, nil
 	}
@@ -175,62 +177,7 @@ type emptyReader struct{ format string }
 
 func (e *emptyReader) Next() ([]byte, error) { return nil, io.EOF }
 func (e *emptyReader) Format() string        { return e.format }
-
-// arrayReader streams the elements of a JSON array (several arrays one after another,
-// as concatenated blobs are, are read as one sequence).
-type arrayReader struct {
-	dec    *json.Decoder
-	name   string
-	format string
-	n      int  // records returned
-	open   bool // inside an array
-	err    error
-}
-
-func (a *arrayReader) Format() string { return a.format }
-
-func (a *arrayReader) Next() ([]byte, error) {
-	if a.err != nil {
-		return nil, a.err
-	}
-	raw, err := a.next()
-	if err != nil {
-		a.err = err
-	}
-	return raw, err
-}
-
-func (a *arrayReader) next() ([]byte, error) {
-	for !a.open {
-		tok, err := a.dec.Token()
-		if err == io.EOF {
-			return nil, io.EOF
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: after record %d (byte %d): %w", a.name, a.n, a.dec.InputOffset(), err)
-		}
-		if d, ok := tok.(json.Delim); !ok || d != '[' {
-			return nil, fmt.Errorf("%s: after record %d (byte %d): unexpected %v, want a JSON array", a.name, a.n, a.dec.InputOffset(), tok)
-		}
-		a.open = true
-	}
-	if !a.dec.More() {
-		if _, err := a.dec.Token(); err != nil { // the closing ]
-			return nil, fmt.Errorf("%s: after record %d (byte %d): %w", a.name, a.n, a.dec.InputOffset(), err)
-		}
-		a.open = false
-		return a.next()
-	}
-	var raw json.RawMessage
-	if err := a.dec.Decode(&raw); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("%s: record %d (byte %d): %w", a.name, a.n+1, a.dec.InputOffset(), err)
-	}
-	a.n++
-	return raw, nil
-}
+func (e *emptyReader) Position() string      { return "" }
 
 // lineReader reads JSON Lines: one record per line, blank lines skipped, no line length
 // limit (unlike bufio.Scanner).
@@ -243,6 +190,9 @@ type lineReader struct {
 }
 
 func (l *lineReader) Format() string { return l.format }
+
+// Position names the last line returned.
+func (l *lineReader) Position() string { return fmt.Sprintf("line %d", l.line) }
 
 func (l *lineReader) Next() ([]byte, error) {
 	for l.err == nil {
@@ -268,36 +218,47 @@ func (l *lineReader) Next() ([]byte, error) {
 }
 
 // csvReader returns the AuditData field of each row of a Search-UnifiedAuditLog or
-// compliance portal export.
+// compliance portal export. It splits the file into rows itself, by lines and quote
+// parity (a quoted field may span lines), so a damaged row (a stray or missing quote)
+// is handed on as a DamagedError with its line and does not swallow the rows after it:
+// a row whose quotes do not close within maxJoin lines is that one line.
 type csvReader struct {
-	cr     *csv.Reader
+	br     *bufio.Reader
 	name   string
 	format string
-	// skipped counts lines before the csv.Reader's first line (blank lines, #TYPE).
-	skipped int
+	// line is the number of the last physical line read; pending holds lines read
+	// ahead but not consumed (after a row that did not close).
+	line    int
+	pending []csvLine
+	eof     bool
 	col     int
-	err     error
+	// at is the line of the last row returned.
+	at  int
+	err error
 }
 
+type csvLine struct {
+	n    int
+	text []byte
+}
+
+// maxJoin is how many lines one quoted CSV field may span.
+const maxJoin = 1000
+
 func newCSVReader(br *bufio.Reader, name string, skipped int) (*csvReader, error) {
+	c := &csvReader{br: br, name: name, line: skipped, col: -1}
 	// Windows PowerShell's Export-Csv starts with "#TYPE <class>" unless told not to.
 	if b, _ := br.Peek(5); string(b) == "#TYPE" {
-		if _, err := br.ReadString('\n'); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("%s: line %d: %w", name, skipped+1, err)
+		if _, err := c.readLine(); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: line %d: %w", name, c.line, err)
 		}
-		skipped++
 	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // exports differ in columns; rows are matched by header name
-	// Quotes stay strict: a lenient reader can swallow every following row into one
-	// field when a quote is broken; an error naming the line is better.
-	c := &csvReader{cr: cr, name: name, skipped: skipped, col: -1}
-	header, err := cr.Read()
+	header, _, err := c.row()
 	if err != nil {
 		if err == io.EOF {
 			return nil, fmt.Errorf("%s: %w", name, ErrUnknownFormat)
 		}
-		return nil, fmt.Errorf("%s: reading the CSV header: %w (%w)", name, c.lineErr(err), ErrUnknownFormat)
+		return nil, fmt.Errorf("%s: reading the CSV header: %w (%w)", name, err, ErrUnknownFormat)
 	}
 	for i, h := range header {
 		if strings.EqualFold(strings.Trim(strings.TrimSpace(h), "\ufeff"), "AuditData") {
@@ -306,43 +267,116 @@ func newCSVReader(br *bufio.Reader, name string, skipped int) (*csvReader, error
 		}
 	}
 	if c.col < 0 {
-		return nil, fmt.Errorf("%s: line %d: no AuditData column in the header %q: %w", name, skipped+1, header, ErrUnknownFormat)
+		return nil, fmt.Errorf("%s: line %d: no AuditData column in the header %q: %w", name, c.at, header, ErrUnknownFormat)
 	}
 	return c, nil
 }
 
-// lineErr renumbers a csv.ParseError to the file's own lines.
-func (c *csvReader) lineErr(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d: %w", pe.StartLine+c.skipped, pe.Err)
+func (c *csvReader) Format() string { return c.format }
+
+// Position names the last row returned.
+func (c *csvReader) Position() string { return fmt.Sprintf("line %d", c.at) }
+
+// readLine reads the next physical line (without its line break).
+func (c *csvReader) readLine() (csvLine, error) {
+	if len(c.pending) > 0 {
+		l := c.pending[0]
+		c.pending = c.pending[1:]
+		return l, nil
 	}
-	return err
+	if c.eof {
+		return csvLine{}, io.EOF
+	}
+	b, err := c.br.ReadBytes('\n')
+	if err == io.EOF {
+		c.eof = true
+		if len(b) == 0 {
+			return csvLine{}, io.EOF
+		}
+	} else if err != nil {
+		return csvLine{}, err
+	}
+	c.line++
+	return csvLine{n: c.line, text: bytes.TrimRight(b, "\r\n")}, nil
 }
 
-func (c *csvReader) Format() string { return c.format }
+// row reads the next row: its fields, and its text. A row that is damaged is returned
+// with a *DamagedError and its first line as text.
+func (c *csvReader) row() ([]string, []byte, error) {
+	var first csvLine
+	for {
+		l, err := c.readLine()
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(bytes.TrimSpace(l.text)) > 0 {
+			first = l
+			break
+		}
+	}
+	c.at = first.n
+	text := first.text
+	if bytes.Count(text, []byte{'"'})%2 == 1 {
+		// A quoted field goes on over the next lines, or a quote is damaged: join
+		// lines until the quotes balance; when they never do, the first line alone is
+		// the damaged row and the lines after it are rows again.
+		joined := bytes.Clone(text)
+		var taken []csvLine
+		balanced := false
+		for len(taken) < maxJoin && len(joined) < maxRecord {
+			l, err := c.readLine()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			taken = append(taken, l)
+			joined = append(append(joined, '\n'), l.text...)
+			if bytes.Count(l.text, []byte{'"'})%2 == 1 {
+				balanced = true
+				break
+			}
+		}
+		if !balanced {
+			c.pending = append(taken, c.pending...)
+			return nil, text, &DamagedError{File: c.name, Position: c.Position(), Err: errors.New("a quoted field is not closed")}
+		}
+		text = joined
+	}
+	cr := csv.NewReader(bytes.NewReader(text))
+	cr.FieldsPerRecord = -1 // exports differ in columns; rows are matched by header name
+	row, err := cr.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, text, &DamagedError{File: c.name, Position: c.Position(), Err: err}
+	}
+	return row, text, nil
+}
 
 func (c *csvReader) Next() ([]byte, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	row, err := c.cr.Read()
-	if err == io.EOF {
-		c.err = io.EOF
-		return nil, io.EOF
-	}
+	row, text, err := c.row()
 	if err != nil {
-		c.err = fmt.Errorf("%s: %w", c.name, c.lineErr(err))
-		return nil, c.err
+		var d *DamagedError
+		if errors.As(err, &d) {
+			return text, err
+		}
+		if err != io.EOF {
+			err = fmt.Errorf("%s: line %d: %w", c.name, c.line, err)
+		}
+		c.err = err
+		return nil, err
 	}
 	if c.col >= len(row) {
 		// A row cut short: hand the whole row on so that it is quarantined with its
 		// content rather than lost.
-		var b bytes.Buffer
-		w := csv.NewWriter(&b)
-		_ = w.Write(row)
-		w.Flush()
-		return bytes.TrimRight(b.Bytes(), "\r\n"), nil
+		return text, nil
 	}
 	return []byte(row[c.col]), nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -199,8 +200,7 @@ func TestErrors(t *testing.T) {
 		// want are substrings of the error.
 		want []string
 	}{
-		{"a truncated JSON array names the file and the record", "cut.json", `[{"Id":"a"},{"Id":"b"`, []string{"cut.json", "record 2", "unexpected EOF"}},
-		{"invalid JSON inside an array names the file and the record", "bad.json", `[{"Id":"a"},{"Id":x}]`, []string{"bad.json", "record 2", "invalid character"}},
+		{"a truncated JSON array names the file and the element", "cut.json", `[{"Id":"a"},{"Id":"b"`, []string{"cut.json", "element 2", "ends inside this element"}},
 		{"a CSV without AuditData is not a record file", "other.csv", "a,b\n1,2\n", []string{"other.csv", "line 1", "no AuditData column"}},
 		{"text in no known format is refused", "notes.txt", "hello world\n", []string{"notes.txt", "no AuditData column"}},
 		{"a CSV with a broken quote names the file and line", "broken.csv", "AuditData\n\"{}\"\n\"{}\"x\"y\n", []string{"broken.csv", "line 3"}},
@@ -285,6 +285,66 @@ func TestCorpus(t *testing.T) {
 				if !bytes.Equal(again[i], lines[i]) {
 					t.Errorf("blob record %d differs from line %d", i+1, i+1)
 				}
+			}
+		})
+	}
+}
+
+// TestDamagedRecordsAreHandedOnAndTheRestRead: a damaged element, line or row comes back
+// whole with a *DamagedError naming its position (or, when only its content is broken,
+// as plain raw bytes for the normalizer to quarantine), and every record after it is read.
+func TestDamagedRecordsAreHandedOnAndTheRestRead(t *testing.T) {
+	for _, c := range []struct {
+		name, file, content string
+		want                []string // the records, in order
+		damaged             []string // the positions of the DamagedErrors
+	}{
+		{"invalid JSON inside an array is one element", "bad.json", "[{\"Id\":\"a\"},{\"Id\":x},{\"Id\":\"c\"}]",
+			[]string{`{"Id":"a"}`, `{"Id":x}`, `{"Id":"c"}`}, nil},
+		{"a lost quote in an array damages its line only", "quote.json", "[\n{\"Id\":\"a},\n{\"Id\":\"b\"}\n]\n",
+			[]string{`{"Id":"a},`, `{"Id":"b"}`}, []string{"element 1 (byte 2)"}},
+		{"a lost brace in an array written one element per line damages its line only", "brace-lost.json", "[\n{\"Id\":\"a\",\"X\":{\"Y\":1},\n{\"Id\":\"b\"}\n]\n",
+			[]string{`{"Id":"a","X":{"Y":1},`, `{"Id":"b"}`}, []string{"element 1 (byte 2)"}},
+		{"a stray closing brace in an array", "brace.json", `[{"Id":"a"}},{"Id":"b"}]`,
+			[]string{`{"Id":"a"}}`, `{"Id":"b"}`}, []string{"element 1 (byte 1)"}},
+		{"an array cut short keeps what came before", "cut.json", `[{"Id":"a"},{"Id":"b","Op`,
+			[]string{`{"Id":"a"}`, `{"Id":"b","Op`}, []string{"element 2 (byte 12)"}},
+		{"a CSV row with a quote that never closes is one line", "broken.csv", "AuditData\n\"{}\"\n\"{\"\"Id\"\":1}\n\"{}\"\n",
+			[]string{"{}", "\"{\"\"Id\"\":1}", "{}"}, []string{"line 3"}},
+		{"a CSV row with a stray quote", "stray.csv", "AuditData\n\"{}\"x\"y\n\"{}\"\n",
+			[]string{"\"{}\"x\"y", "{}"}, []string{"line 2"}},
+		{"a quoted CSV field over two lines is one row", "multi.csv", "AuditData,Other\n\"{}\",\"two\nlines\"\n\"{}\",x\n",
+			[]string{"{}", "{}"}, nil},
+		{"a JSON Lines line that is not JSON is still a line", "bad.jsonl", "{\"Id\":\"a\"}\nnot json\n{\"Id\":\"c\"}\n",
+			[]string{`{"Id":"a"}`, "not json", `{"Id":"c"}`}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, cl, err := Open(writeFile(t, c.file, []byte(c.content)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			var got, damaged []string
+			for {
+				raw, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				var d *DamagedError
+				if errors.As(err, &d) {
+					damaged = append(damaged, d.Position)
+					if d.Position != r.Position() && raw != nil {
+						t.Errorf("DamagedError at %s, Position() %s", d.Position, r.Position())
+					}
+				} else if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				if raw != nil {
+					got = append(got, string(raw))
+				}
+			}
+			if !slices.Equal(got, c.want) || !slices.Equal(damaged, c.damaged) {
+				t.Errorf("records %q damaged %q\nwant    %q damaged %q", got, damaged, c.want, c.damaged)
 			}
 		})
 	}

@@ -46,8 +46,8 @@ func BenchmarkLoad(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						if res.Inserted != len(bt.Records) {
-							b.Fatalf("inserted %d of %d", res.Inserted, len(bt.Records))
+						if res.Inserted != bt.Records() {
+							b.Fatalf("inserted %d of %d", res.Inserted, bt.Records())
 						}
 					}
 					total += time.Since(start)
@@ -103,7 +103,7 @@ func benchBatches(templates []schema.Record, run string) []sink.Batch {
 	for n := 0; n < benchRecords; n++ {
 		if n%benchBatch == 0 {
 			id := fmt.Sprintf("bench-%s-%d", run, n/benchBatch)
-			batches = append(batches, sink.Batch{Blobs: []schema.Blob{{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: id, Records: benchBatch, Status: schema.BlobLoaded}}})
+			batches = append(batches, sink.Batch{Blobs: []sink.Blob{{Entry: schema.Blob{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: id, Records: benchBatch, Status: schema.BlobLoaded}}}})
 		}
 		t := templates[n%len(templates)]
 		id := fmt.Sprintf("%s-%07d-%s", run, n, t.ID)
@@ -115,7 +115,7 @@ func benchBatches(templates []schema.Record, run string) []sink.Batch {
 		r.Values = append([]any(nil), t.Values...)
 		r.Values[idAt] = id
 		r.Values[rawAt] = strings.ReplaceAll(t.Values[rawAt].(string), t.ID, id)
-		bt := &batches[len(batches)-1]
+		bt := &batches[len(batches)-1].Blobs[0]
 		bt.Records = append(bt.Records, r)
 	}
 	return batches

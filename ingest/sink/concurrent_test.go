@@ -37,12 +37,11 @@ func TestConcurrentOverlappingLoads(t *testing.T) {
 					for round := range rounds {
 						// Each batch shares half its ids with the next loader's batch.
 						first := round*perBatch + l*perBatch/2
-						var b sink.Batch
-						b.Blobs = []schema.Blob{{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: fmt.Sprintf("race-%d-%d", l, round), Status: schema.BlobLoaded}}
+						bl := sink.Blob{Entry: schema.Blob{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: fmt.Sprintf("race-%d-%d", l, round), Status: schema.BlobLoaded}}
 						for n := first; n < first+perBatch; n++ {
-							b.Records = append(b.Records, rec(n))
+							bl.Records = append(bl.Records, rec(n))
 						}
-						res, err := s.Load(ctxT(t), b)
+						res, err := s.Load(ctxT(t), sink.Batch{Blobs: []sink.Blob{bl}})
 						if err != nil {
 							errs <- err
 							return

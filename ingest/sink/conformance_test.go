@@ -96,18 +96,15 @@ func corpusBatches(t *testing.T) ([]sink.Batch, []sinktest.CorpusRecord) {
 		if !ok {
 			i = len(batches)
 			byFile[c.File] = i
-			batches = append(batches, sink.Batch{Blobs: []schema.Blob{blob(c.File, 0)}})
+			batches = append(batches, sink.Batch{Blobs: []sink.Blob{{Entry: blob(c.File, 0)}}})
 		}
-		b := &batches[i]
-		b.Blobs[0].Records++
+		b := &batches[i].Blobs[0]
+		b.Entry.Records++
 		src := normalize.Source{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: c.File, IngestedAt: ingested}
 		r, err := normalize.Record(c.Raw, src)
 		if err != nil {
-			b.Blobs[0].Quarantined++
-			b.Quarantined = append(b.Quarantined, sink.QuarantinedRecord{
-				Quarantined: normalize.Quarantine(c.Raw, c.Line-1, err),
-				TenantID:    "tenant-1", ContentType: "Audit.General", ContentID: c.File,
-			})
+			b.Entry.Quarantined++
+			b.Quarantined = append(b.Quarantined, normalize.Quarantine(c.Raw, c.Line-1, err))
 			continue
 		}
 		b.Records = append(b.Records, r)
@@ -124,7 +121,8 @@ func testCorpus(t *testing.T, driver string) {
 	// Expected: the first occurrence of every id, in load order.
 	first := map[string]schema.Record{}
 	var total, quarantined int
-	for _, b := range batches {
+	for _, bt := range batches {
+		b := bt.Blobs[0]
 		total += len(b.Records)
 		quarantined += len(b.Quarantined)
 		for _, r := range b.Records {
@@ -145,7 +143,7 @@ func testCorpus(t *testing.T, driver string) {
 	for _, b := range batches {
 		res, err := s.Load(ctx, b)
 		if err != nil {
-			t.Fatalf("loading %s: %v", b.Blobs[0].ContentID, err)
+			t.Fatalf("loading %s: %v", b.Blobs[0].Entry.ContentID, err)
 		}
 		got.Inserted += res.Inserted
 		got.Duplicates += res.Duplicates
@@ -183,7 +181,7 @@ func testCorpus(t *testing.T, driver string) {
 	for _, b := range batches {
 		res, err := s.Load(ctx, b)
 		if err != nil {
-			t.Fatalf("reloading %s: %v", b.Blobs[0].ContentID, err)
+			t.Fatalf("reloading %s: %v", b.Blobs[0].Entry.ContentID, err)
 		}
 		again.Inserted += res.Inserted
 		again.Duplicates += res.Duplicates
@@ -363,15 +361,12 @@ func testAtomic(t *testing.T, driver string) {
 			s := sinktest.Open(t, driver)
 			ctx, cancel := context.WithCancel(ctxT(t))
 			defer cancel()
-			b := sink.Batch{
-				Blobs:   []schema.Blob{blob("blob-atomic", 3)},
-				Records: []schema.Record{sinktest.Record("a-1", nil), sinktest.Record("a-2", nil), sinktest.Record("a-3", nil)},
-				Quarantined: []sink.QuarantinedRecord{{
-					Quarantined: schema.Quarantined{Ordinal: 3, Reason: "Id: missing", Raw: `{"x":1}`},
-					TenantID:    "tenant-1", ContentType: "Audit.General", ContentID: "blob-atomic",
-				}},
-			}
-			b.Records[0].Props = []schema.Property{{List: "Parameters", Name: "Identity", Value: sql.NullString{String: "x", Valid: true}}}
+			b := sink.Batch{Blobs: []sink.Blob{{
+				Entry:       blob("blob-atomic", 3),
+				Records:     []schema.Record{sinktest.Record("a-1", nil), sinktest.Record("a-2", nil), sinktest.Record("a-3", nil)},
+				Quarantined: []schema.Quarantined{{Ordinal: 3, Reason: "Id: missing", Raw: `{"x":1}`}},
+			}}}
+			b.Blobs[0].Records[0].Props = []schema.Property{{List: "Parameters", Name: "Identity", Value: sql.NullString{String: "x", Valid: true}}}
 			sink.InjectFailure(s, func(at string) error {
 				switch {
 				case at == stage:
@@ -431,7 +426,7 @@ func testValueErrors(t *testing.T, driver string) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			good := sinktest.Record("v-good", nil)
-			_, err := s.Load(ctxT(t), sink.Batch{Blobs: []schema.Blob{blob("blob-v", 2)}, Records: []schema.Record{good, c.rec}})
+			_, err := s.Load(ctxT(t), sink.Batch{Blobs: []sink.Blob{{Entry: blob("blob-v", 2), Records: []schema.Record{good, c.rec}}}})
 			var ve *sink.ValueError
 			if !errors.As(err, &ve) {
 				t.Fatalf("Load error %v, want a *sink.ValueError", err)
@@ -459,7 +454,7 @@ func testInBatchDuplicates(t *testing.T, driver string) {
 	b := sinktest.Record("dup-1", map[string]any{"raw": `{"Id":"dup-1","n":2}`, "operation": "Second"})
 	b.Props = []schema.Property{{List: "Parameters", Ordinal: 0, Name: "B"}, {List: "Parameters", Ordinal: 1, Name: "C"}}
 	c := sinktest.Record("dup-2", nil)
-	res, err := s.Load(ctxT(t), sink.Batch{Records: []schema.Record{a, b, c}})
+	res, err := s.Load(ctxT(t), sink.RecordsOnly(a, b, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +491,7 @@ func testUnicodeAndLong(t *testing.T, driver string) {
 		{List: "Parameters", Ordinal: 0, Name: "Identity", Value: sql.NullString{String: unicode, Valid: true}},
 		{List: "Parameters", Ordinal: 1, Name: "Big", Value: sql.NullString{String: params, Valid: true}, OldValue: sql.NullString{String: "ολд", Valid: true}},
 	}
-	res, err := s.Load(ctxT(t), sink.Batch{Blobs: []schema.Blob{blob("blob-unicode-😀", 1)}, Records: []schema.Record{r}})
+	res, err := s.Load(ctxT(t), sink.Batch{Blobs: []sink.Blob{{Entry: blob("blob-unicode-😀", 1), Records: []schema.Record{r}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +548,7 @@ func testNulls(t *testing.T, driver string) {
 		"record_type": int64(0), "user_type": int64(-1), "external_access": false, "cross_mailbox_operation": true,
 		"operation": "", "item_size": int64(1) << 40,
 	})
-	if _, err := s.Load(ctxT(t), sink.Batch{Records: []schema.Record{r, full}}); err != nil {
+	if _, err := s.Load(ctxT(t), sink.RecordsOnly(r, full)); err != nil {
 		t.Fatal(err)
 	}
 	stored := readRecords(t, s)
@@ -566,17 +561,14 @@ func testNulls(t *testing.T, driver string) {
 
 func testQuarantine(t *testing.T, driver string) {
 	s := sinktest.Open(t, driver)
-	qr := func(ord int, raw string) sink.QuarantinedRecord {
-		return sink.QuarantinedRecord{
-			Quarantined: schema.Quarantined{Ordinal: ord, Reason: "CreationTime: missing", Raw: raw},
-			TenantID:    "tenant-1", ContentType: "Audit.General", ContentID: "blob-q",
-		}
+	qr := func(ord int, raw string) schema.Quarantined {
+		return schema.Quarantined{Ordinal: ord, Reason: "CreationTime: missing", Raw: raw}
 	}
-	b := sink.Batch{
-		Blobs:       []schema.Blob{blob("blob-q", 3)},
+	b := sink.Batch{Blobs: []sink.Blob{{
+		Entry:       blob("blob-q", 3),
 		Records:     []schema.Record{sinktest.Record("q-ok", nil)},
-		Quarantined: []sink.QuarantinedRecord{qr(1, `{"Id":"x"}`), qr(2, "not json at all \x01 😀")},
-	}
+		Quarantined: []schema.Quarantined{qr(1, `{"Id":"x"}`), qr(2, "not json at all \x01 😀")},
+	}}}
 	for i, want := range []sink.LoadResult{{Inserted: 1, Quarantined: 2}, {Duplicates: 1}} {
 		res, err := s.Load(ctxT(t), b)
 		if err != nil {
@@ -624,7 +616,7 @@ func testLedger(t *testing.T, driver string) {
 	}
 	load := func(id string) {
 		t.Helper()
-		if _, err := s.Load(ctx, sink.Batch{Blobs: []schema.Blob{blob(id, 0)}}); err != nil {
+		if _, err := s.Load(ctx, sink.Batch{Blobs: []sink.Blob{{Entry: blob(id, 0)}}}); err != nil {
 			t.Fatalf("Load(%s): %v", id, err)
 		}
 	}
@@ -897,7 +889,7 @@ func testMigrate(t *testing.T, driver string) {
 	if err := sink.Migrate(ctx, s); err != nil {
 		t.Fatalf("Migrate after MigrateDown: %v", err)
 	}
-	if res, err := s.Load(ctx, sink.Batch{Records: []schema.Record{sinktest.Record("m-1", nil)}}); err != nil || res.Inserted != 1 {
+	if res, err := s.Load(ctx, sink.RecordsOnly(sinktest.Record("m-1", nil))); err != nil || res.Inserted != 1 {
 		t.Errorf("Load after down and up: %+v, %v", res, err)
 	}
 }
@@ -907,7 +899,8 @@ func testMigrate(t *testing.T, driver string) {
 func TestCorpusNormalizes(t *testing.T) {
 	batches, _ := corpusBatches(t)
 	var recs, quarantined int
-	for _, b := range batches {
+	for _, bt := range batches {
+		b := bt.Blobs[0]
 		recs += len(b.Records)
 		quarantined += len(b.Quarantined)
 		for _, r := range b.Records {

@@ -192,14 +192,14 @@ func (s *MySQL) Load(ctx context.Context, b Batch) (LoadResult, error) {
 		if errno := mysqlErrno(err); errno == mysqlAutoIncFailed {
 			infile = false
 		} else if errno != mysqlDeadlock {
-			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w", len(b.Records), err)
+			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w", b.Records(), err)
 		}
 		if attempt == mysqlRetries {
-			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w", len(b.Records), err)
+			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w", b.Records(), err)
 		}
 		select {
 		case <-ctx.Done():
-			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w (after a deadlock)", len(b.Records), ctx.Err())
+			return LoadResult{}, fmt.Errorf("mysql: loading %d records: %w (after a deadlock)", b.Records(), ctx.Err())
 		case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
 		}
 	}

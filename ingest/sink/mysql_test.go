@@ -40,7 +40,7 @@ func TestMySQLLargeBatch(t *testing.T) {
 		}
 		recs = append(recs, sinktest.Record(fmt.Sprintf("big-%04d", i), set))
 	}
-	res, err := s.Load(ctxT(t), sink.Batch{Records: recs})
+	res, err := s.Load(ctxT(t), sink.RecordsOnly(recs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestMySQLRaceKeepsProperties(t *testing.T) {
 	ctx := ctxT(t)
 	theirs := sinktest.Record("race-1", nil)
 	theirs.Props = []schema.Property{{List: "Parameters", Ordinal: 0, Name: "Theirs"}}
-	if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{theirs}}); err != nil {
+	if _, err := s.Load(ctx, sink.RecordsOnly(theirs)); err != nil {
 		t.Fatal(err)
 	}
 	ours := sinktest.Record("race-1", nil)

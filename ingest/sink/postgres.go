@@ -114,7 +114,7 @@ func (s *Postgres) Load(ctx context.Context, b Batch) (LoadResult, error) {
 		return s.load(ctx, tx, p, &res)
 	})
 	if err != nil {
-		return LoadResult{}, fmt.Errorf("postgres: loading %d records: %w", len(b.Records), err)
+		return LoadResult{}, fmt.Errorf("postgres: loading %d records: %w", b.Records(), err)
 	}
 	return res, nil
 }

@@ -20,7 +20,7 @@ func TestPostgresNUL(t *testing.T) {
 		"parse_notes":  "earlier note",
 	})
 	r.Props = []schema.Property{{List: "Parameters", Name: "P", Value: sql.NullString{String: "x\x00y", Valid: true}}}
-	if _, err := s.Load(ctxT(t), sink.Batch{Records: []schema.Record{r}}); err != nil {
+	if _, err := s.Load(ctxT(t), sink.RecordsOnly(r)); err != nil {
 		t.Fatal(err)
 	}
 	got := readRecords(t, s)["nul-1"]

@@ -83,73 +83,83 @@ var (
 // conversion is needed (an int to int64, a time to UTC, id filled from Record.ID), and
 // the caller's slice is never written.
 func prepare(b Batch, length lengthFunc) (*prepared, error) {
-	p := &prepared{now: time.Now().UTC(), blobs: b.Blobs}
+	p := &prepared{now: time.Now().UTC()}
 	cols := schema.AuditRecord.Columns
 	idAt := schema.AuditRecord.ColumnIndex("id")
 	timeAt := schema.AuditRecord.ColumnIndex("creation_time")
-	seen := make(map[string]bool, len(b.Records))
-	p.recs = make([]schema.Record, 0, len(b.Records))
-	for i := range b.Records {
-		r := b.Records[i]
-		if r.ID == "" {
-			return nil, &ValueError{RecordID: "#" + strconv.Itoa(i), Table: schema.AuditRecord.Name, Column: "id", Reason: "empty (record " + strconv.Itoa(i) + " of the batch)"}
-		}
-		if len(r.Values) != len(cols) {
-			return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: "*", Reason: fmt.Sprintf("%d values for %d columns", len(r.Values), len(cols))}
-		}
-		if seen[r.ID] {
-			p.dups++
-			continue
-		}
-		seen[r.ID] = true
-		// The caller's Values are copied only when a value must change (most records
-		// need no change: no copy, no garbage).
-		vals := r.Values
-		copied := false
-		set := func(c int, v any) {
-			if !copied {
-				vals, copied = slices.Clone(vals), true
+	n := b.Records()
+	seen := make(map[string]bool, n)
+	p.recs = make([]schema.Record, 0, n)
+	i := -1
+	for _, bl := range b.Blobs {
+		for _, r := range bl.Records {
+			i++
+			if r.ID == "" {
+				return nil, &ValueError{RecordID: "#" + strconv.Itoa(i), Table: schema.AuditRecord.Name, Column: "id", Reason: "empty (record " + strconv.Itoa(i) + " of the batch)"}
 			}
-			vals[c] = v
-		}
-		switch v := vals[idAt].(type) {
-		case nil:
-			set(idAt, r.ID)
-		case string:
-			if v != r.ID {
-				return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: "id", Reason: fmt.Sprintf("value %q differs from Record.ID", v)}
+			if len(r.Values) != len(cols) {
+				return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: "*", Reason: fmt.Sprintf("%d values for %d columns", len(r.Values), len(cols))}
 			}
-		}
-		if vals[timeAt] == nil && !r.CreationTime.IsZero() {
-			set(timeAt, r.CreationTime)
-		}
-		for c := range cols {
-			v, err := checkValue(&cols[c], vals[c], length)
-			if err != nil {
-				return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: cols[c].Name, Reason: err.Error()}
+			if seen[r.ID] {
+				p.dups++
+				continue
 			}
-			if !sameValue(v, vals[c]) {
-				set(c, v)
+			seen[r.ID] = true
+			// The caller's Values are copied only when a value must change (most records
+			// need no change: no copy, no garbage).
+			vals := r.Values
+			copied := false
+			set := func(c int, v any) {
+				if !copied {
+					vals, copied = slices.Clone(vals), true
+				}
+				vals[c] = v
 			}
+			switch v := vals[idAt].(type) {
+			case nil:
+				set(idAt, r.ID)
+			case string:
+				if v != r.ID {
+					return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: "id", Reason: fmt.Sprintf("value %q differs from Record.ID", v)}
+				}
+			}
+			if vals[timeAt] == nil && !r.CreationTime.IsZero() {
+				set(timeAt, r.CreationTime)
+			}
+			for c := range cols {
+				v, err := checkValue(&cols[c], vals[c], length)
+				if err != nil {
+					return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: cols[c].Name, Reason: err.Error()}
+				}
+				if !sameValue(v, vals[c]) {
+					set(c, v)
+				}
+			}
+			r.Values = vals
+			if err := checkProps(r, length); err != nil {
+				return nil, err
+			}
+			p.recs = append(p.recs, r)
 		}
-		r.Values = vals
-		if err := checkProps(r, length); err != nil {
-			return nil, err
-		}
-		p.recs = append(p.recs, r)
 	}
 	slices.SortFunc(p.recs, func(a, b schema.Record) int { return cmp.Compare(a.ID, b.ID) })
 
-	for i, q := range b.Quarantined {
-		if err := checkQuarantined(q, length); err != nil {
-			return nil, err
-		}
-		p.quarantined = append(p.quarantined, quarantineRow{qkey: QuarantineKey(q), QuarantinedRecord: b.Quarantined[i]})
-	}
 	for _, bl := range b.Blobs {
-		if err := checkBlob(bl, length); err != nil {
+		e := bl.Entry
+		for _, q := range bl.Quarantined {
+			qr := QuarantinedRecord{Quarantined: q, TenantID: e.TenantID, ContentType: e.ContentType, ContentID: e.ContentID}
+			if err := checkQuarantined(qr, length); err != nil {
+				return nil, err
+			}
+			p.quarantined = append(p.quarantined, quarantineRow{qkey: QuarantineKey(qr), QuarantinedRecord: qr})
+		}
+		if e.ContentID == "" && e.TenantID == "" {
+			continue // records stored without a ledger entry
+		}
+		if err := checkBlob(e, length); err != nil {
 			return nil, err
 		}
+		p.blobs = append(p.blobs, e)
 	}
 	return p, nil
 }

@@ -27,8 +27,8 @@ func TestPrune(t *testing.T) {
 				time.Date(2024, 3, 5, 8, 0, 0, 0, time.UTC),
 				time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC),
 			}
-			var b sink.Batch
-			b.Blobs = []schema.Blob{{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: "prune-blob", Status: schema.BlobLoaded}}
+			var b sink.Blob
+			b.Entry = schema.Blob{TenantID: "tenant-1", ContentType: "Audit.General", ContentID: "prune-blob", Status: schema.BlobLoaded}
 			for i, ct := range times {
 				for j := range 3 {
 					r := sinktest.Record(fmt.Sprintf("prune-%d-%d", i, j), map[string]any{"creation_time": ct})
@@ -36,7 +36,7 @@ func TestPrune(t *testing.T) {
 					b.Records = append(b.Records, r)
 				}
 			}
-			if _, err := s.Load(ctxT(t), b); err != nil {
+			if _, err := s.Load(ctxT(t), sink.Batch{Blobs: []sink.Blob{b}}); err != nil {
 				t.Fatal(err)
 			}
 			p, ok := s.(sink.Pruner)
@@ -78,7 +78,7 @@ func TestPrune(t *testing.T) {
 				t.Errorf("a second prune: %+v, %v; want nothing", again, err)
 			}
 			// Loading a pruned month again works (PostgreSQL makes its partition anew).
-			if _, err := s.Load(ctxT(t), sink.Batch{Records: b.Records[:1]}); err != nil {
+			if _, err := s.Load(ctxT(t), sink.RecordsOnly(b.Records[:1]...)); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -95,10 +95,10 @@ func TestSameIDOtherTime(t *testing.T) {
 			s := sinktest.Open(t, driver)
 			first := sinktest.Record("same-id", map[string]any{"creation_time": time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC)})
 			again := sinktest.Record("same-id", map[string]any{"creation_time": time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC)})
-			if _, err := s.Load(ctxT(t), sink.Batch{Records: []schema.Record{first}}); err != nil {
+			if _, err := s.Load(ctxT(t), sink.RecordsOnly(first)); err != nil {
 				t.Fatal(err)
 			}
-			res, err := s.Load(ctxT(t), sink.Batch{Records: []schema.Record{again}})
+			res, err := s.Load(ctxT(t), sink.RecordsOnly(again))
 			if err != nil {
 				t.Fatal(err)
 			}

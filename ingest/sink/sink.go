@@ -41,16 +41,37 @@ import (
 	"github.com/o365ingest/o365ingest/schema"
 )
 
-// Batch is what one Load call stores: the blobs (each with its ledger entry), their
-// normalized records and their quarantined records. Duplicated ids inside a batch are
-// fine: the first one is stored.
+// Batch is what one Load call stores: blobs, each with its ledger entry, its normalized
+// records and its quarantined records. Duplicated ids inside a batch are fine: the first
+// one is stored.
 type Batch struct {
-	Blobs       []schema.Blob
-	Records     []schema.Record
-	Quarantined []QuarantinedRecord
+	Blobs []Blob
 }
 
-// QuarantinedRecord is a quarantined record with the blob it came from.
+// Blob is one content blob of a batch (or one chunk of an imported file): its ledger
+// entry and what it holds. Its quarantined records are stored under the entry's tenant,
+// content type and content id. An Entry with no ContentID writes no ledger row (tests and
+// tools that store records alone).
+type Blob struct {
+	Entry       schema.Blob
+	Records     []schema.Record
+	Quarantined []schema.Quarantined
+}
+
+// RecordsOnly is a batch of records with no ledger entry.
+func RecordsOnly(recs ...schema.Record) Batch { return Batch{Blobs: []Blob{{Records: recs}}} }
+
+// Records counts the records of the batch (not the quarantined ones).
+func (b Batch) Records() int {
+	n := 0
+	for _, bl := range b.Blobs {
+		n += len(bl.Records)
+	}
+	return n
+}
+
+// QuarantinedRecord is a quarantined record with the blob it came from, as the
+// quarantine table stores it.
 type QuarantinedRecord struct {
 	schema.Quarantined
 	TenantID    string

@@ -146,7 +146,7 @@ func (s *SQLite) Load(ctx context.Context, b Batch) (LoadResult, error) {
 	res := LoadResult{Duplicates: p.dups}
 	err = s.load(ctx, p, &res)
 	if err != nil {
-		return LoadResult{}, fmt.Errorf("sqlite: loading %d records: %w", len(b.Records), err)
+		return LoadResult{}, fmt.Errorf("sqlite: loading %d records: %w", b.Records(), err)
 	}
 	return res, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
-	"github.com/o365ingest/o365ingest/schema"
 )
 
 // TestSQLiteFilesAreOwnerOnly: a new SQLite database and the -wal and -shm files SQLite
@@ -35,7 +34,7 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 			if err := sink.Migrate(ctx, s); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Load(ctx, sink.Batch{Records: []schema.Record{sinktest.Record("private-1", nil)}}); err != nil {
+			if _, err := s.Load(ctx, sink.RecordsOnly(sinktest.Record("private-1", nil))); err != nil {
 				t.Fatal(err)
 			}
 			for _, f := range []string{path, path + "-wal", path + "-shm"} {

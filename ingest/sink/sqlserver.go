@@ -134,11 +134,11 @@ func (s *SQLServer) Load(ctx context.Context, b Batch) (LoadResult, error) {
 			return res, nil
 		}
 		if mssqlErrno(err) != mssqlDeadlocked || attempt == mssqlRetries {
-			return LoadResult{}, fmt.Errorf("sqlserver: loading %d records: %w", len(b.Records), err)
+			return LoadResult{}, fmt.Errorf("sqlserver: loading %d records: %w", b.Records(), err)
 		}
 		select {
 		case <-ctx.Done():
-			return LoadResult{}, fmt.Errorf("sqlserver: loading %d records: %w (after a deadlock)", len(b.Records), ctx.Err())
+			return LoadResult{}, fmt.Errorf("sqlserver: loading %d records: %w (after a deadlock)", b.Records(), ctx.Err())
 		case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
 		}
 	}
