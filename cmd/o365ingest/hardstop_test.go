@@ -170,7 +170,7 @@ func TestAStalledDatabaseCannotHoldTheProcess(t *testing.T) {
 			if took > c.within {
 				t.Errorf("took %v to stop, want under %v", took, c.within)
 			}
-			if !strings.Contains(out.String(), "stopping hard") {
+			if !strings.Contains(out.String(), "stopping hard") || !strings.Contains(out.String(), "abandoned") {
 				t.Errorf("the hard stop is not reported:\n%s", out.String())
 			}
 			t.Logf("stopped %v after the first SIGTERM:\n%s", took.Round(time.Millisecond), out.String())

@@ -52,6 +52,9 @@ func setLogger(env *Env, level, format string) {
 	env.Logger = newLogger(env.logOut, level, resolved)
 	env.JSONLogs = resolved == "json"
 	env.JSONSummary = format == "json"
+	if env.Stop != nil {
+		env.Stop.SetLogger(env.Logger)
+	}
 }
 
 // rawTerminal returns the writer under an escape.TerminalWriter (stderr), for output

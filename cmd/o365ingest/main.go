@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,21 +21,16 @@ func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		for n := 1; ; n++ {
-			<-sigs
-			if n == 1 {
-				fmt.Fprintln(stderr, "o365ingest: stopping: the batch in flight commits; a second signal, or ingest.shutdown_timeout, stops hard")
-			}
+		for range sigs {
 			c.Signal()
 		}
 	}()
-	c.OnHard(func(reason string) {
-		fmt.Fprintf(stderr, "o365ingest: stopping hard (%s): what is in flight is abandoned and rolled back\n", reason)
+	c.OnHard(func(string) {
 		// A database that does not answer must not hold the process: what the
 		// cancelled work has not given up by now is abandoned with the process (an
 		// uncommitted transaction dies with its connection).
 		time.AfterFunc(hardGrace, func() {
-			fmt.Fprintln(stderr, "o365ingest: stopped hard: work waiting on the database was abandoned; nothing half committed")
+			c.Logger().Error("stopped hard: work still waiting on the database was abandoned; nothing was half committed")
 			os.Exit(exitInterrupted)
 		})
 	})

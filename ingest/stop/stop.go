@@ -10,6 +10,7 @@ package stop
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -26,6 +27,7 @@ type Controller struct {
 	cancelHard context.CancelFunc
 
 	mu      sync.Mutex
+	log     *slog.Logger
 	timeout time.Duration
 	signals int
 	timer   *time.Timer
@@ -60,6 +62,23 @@ func (c *Controller) SetTimeout(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// SetLogger sets where the stop is reported (default slog.Default()).
+func (c *Controller) SetLogger(l *slog.Logger) {
+	c.mu.Lock()
+	c.log = l
+	c.mu.Unlock()
+}
+
+// Logger returns the logger the stop is reported to.
+func (c *Controller) Logger() *slog.Logger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.log == nil {
+		return slog.Default()
+	}
+	return c.log
+}
+
 // OnHard sets a function called once at the hard stop, with why it came.
 func (c *Controller) OnHard(f func(reason string)) {
 	c.mu.Lock()
@@ -76,6 +95,7 @@ func (c *Controller) Signal() {
 	c.mu.Unlock()
 	switch n {
 	case 1:
+		c.Logger().Warn("stopping: no new work starts and the batch in flight commits; a second signal, or ingest.shutdown_timeout, stops hard", "timeout", d.String())
 		c.cancelSoft()
 		c.mu.Lock()
 		c.timer = time.AfterFunc(d, func() { c.stopHard("the shutdown timeout (" + d.String() + ") passed") })
@@ -96,6 +116,7 @@ func (c *Controller) stopHard(reason string) {
 	}
 	f := c.onHard
 	c.mu.Unlock()
+	c.Logger().Error("stopping hard: what is in flight is abandoned and rolled back", "reason", reason)
 	c.cancelHard()
 	if f != nil {
 		f(reason)
