@@ -108,7 +108,7 @@ func TestMySQLMigrateAfterACrashBeforeTheZeroVersion(t *testing.T) {
 			t.Errorf("migration %s not applied", m.Name)
 		}
 	}
-	if res, err := s.Load(ctx, sink.Batch{Records: []schema.Record{sinktest.Record("z-1", nil)}}); err != nil || res.Inserted != 1 {
+	if res, err := s.Load(ctx, sink.RecordsOnly(sinktest.Record("z-1", nil))); err != nil || res.Inserted != 1 {
 		t.Errorf("Load after the repair: %+v, %v", res, err)
 	}
 }
