@@ -269,7 +269,7 @@ func (e *evaluation) spray(recs []*record) {
 			for _, ip := range ips {
 				rem = append(rem, fmt.Sprintf("Get-MgAuditLogSignIn -Filter %s -All | Group-Object UserPrincipalName | Sort-Object Count -Descending", odataEq("ipAddress", ip)))
 			}
-			rem = append(rem, fmt.Sprintf("# Block %s with a Conditional Access named location, and reset the password of any of these users who later signed in from it.", src))
+			rem = append(rem, fmt.Sprintf("# Block %s with a Conditional Access named location, and reset the password of any of these users who later signed in from it.", psQuote(src)))
 			return fmt.Sprintf("%s of %s from %s within %s (password spraying or credential stuffing).",
 				plural(len(all), "failed sign-in", "failed sign-ins"), plural(len(users), "different user", "different users"), from, humanDuration(spanOf(all))), ev, rem
 		})
@@ -328,7 +328,7 @@ func (e *evaluation) bruteForce(recs []*record) {
 			return s + ".", map[string]string{"failures": strconv.Itoa(len(all)), "addresses": strings.Join(ips, ", "), "locked_out": strconv.FormatBool(locked), "error_numbers": errorNumbers(all)},
 				[]string{
 					fmt.Sprintf("Get-MgAuditLogSignIn -Filter %s -Top 100 | Format-Table CreatedDateTime,IPAddress,Status", odataEq("userPrincipalName", r.UserID)),
-					fmt.Sprintf("# If any attempt succeeded: reset the password of %s and Revoke-MgUserSignInSession -UserId %s", r.UserID, psQuote(r.UserID)),
+					fmt.Sprintf("# If any attempt succeeded: reset the password of %s and Revoke-MgUserSignInSession -UserId %s", psQuote(r.UserID), psQuote(r.UserID)),
 					"# Block the addresses with a Conditional Access named location; check Smart Lockout thresholds.",
 				}
 		})

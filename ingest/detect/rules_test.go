@@ -373,6 +373,11 @@ func TestRules(t *testing.T) {
 				if a.Summary == "" || len(a.Remediation) == 0 || a.UserID == "" || a.Severity == "" || !idRestsOnRecords(a) {
 					t.Errorf("incomplete alert %+v", a)
 				}
+				for _, line := range a.Remediation {
+					if strings.ContainsAny(line, "\n\r\x1b") || strings.Contains(line, "Remove-ADPermission") {
+						t.Errorf("remediation line %q: a line break, an escape or an on-premises cmdlet", line)
+					}
+				}
 			}
 			if c.check != nil {
 				c.check(t, alerts)
