@@ -13,11 +13,26 @@ import (
 
 //go:generate go run ./internal/gen
 
-//go:embed postgres/*.sql mysql/*.sql sqlserver/*.sql sqlite/*.sql
+// Every directory with .sql files is a dialect's: a new dialect's generated directory is
+// embedded without an edit here.
+//
+//go:embed */*.sql
 var files embed.FS
 
-// Dialects lists the dialects that have a migration directory.
-var Dialects = []string{"postgres", "mysql", "sqlserver", "sqlite"}
+// Dialects lists the dialects that have a migration directory, sorted.
+var Dialects = func() []string {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		panic(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}()
 
 // FS returns the migrations of dialect (postgres, mysql, sqlserver or sqlite) with the
 // .sql files at its root, as goose.NewProvider expects.

@@ -32,8 +32,16 @@ const (
 	SQLite    = "sqlite"
 )
 
-// Dialects lists every dialect in a stable order.
-var Dialects = []string{Postgres, MySQL, SQLServer, SQLite}
+// Dialects lists every dialect, sorted: those of sink's driver table, the one list of
+// databases.
+var Dialects = func() []string {
+	var out []string
+	for _, d := range sink.DriverTable() {
+		out = append(out, d.Dialect.Name())
+	}
+	slices.Sort(out)
+	return out
+}()
 
 // SurrogateColumn is the name of the BIGINT auto-increment clustered key that MySQL and
 // SQL Server tables in SurrogateTables get in addition to the logical primary key.
