@@ -76,7 +76,7 @@ func LookupDriver(name string) (*Driver, error) {
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownDriver, name)
+	return nil, fmt.Errorf("%w %q (want %s)", ErrUnknownDriver, name, strings.Join(Drivers(), ", "))
 }
 
 // DriverName returns the canonical name of a driver or alias ("mariadb" → "mysql"), or

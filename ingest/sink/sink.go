@@ -125,4 +125,5 @@ type Leaser interface {
 }
 
 // ErrUnknownDriver is returned by Open for a driver name not in the table.
-var ErrUnknownDriver = errors.New("unknown sink driver (want sqlite, postgres, mysql or sqlserver)")
+// The error names the drivers of the table.
+var ErrUnknownDriver = errors.New("unknown sink driver")
