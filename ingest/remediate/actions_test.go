@@ -174,6 +174,7 @@ func TestPlansForOtherRules(t *testing.T) {
 		exo("fwd", "Set-Mailbox", "Identity", "o'brien", "ForwardingSmtpAddress", "smtp:x@evil.example"),
 		exo("tr", "New-TransportRule", "Name", "Copy all", "BlindCopyTo", "x@evil.example"),
 		exo("perm", "Add-MailboxPermission", "Identity", "ceo@contoso.example", "User", "adele.vance@contoso.example", "AccessRights", "FullAccess"),
+		exo("sendas", "Add-ADPermission", "Identity", "cfo@contoso.example", "User", "adele.vance@contoso.example", "ExtendedRights", "Send As"),
 	})
 	alerts, err := detect.Evaluate(ctx, h, at.Add(-time.Hour), at.Add(time.Hour), detect.Config{Domains: []string{"contoso.example"}})
 	if err != nil {
@@ -186,6 +187,9 @@ func TestPlansForOtherRules(t *testing.T) {
 		{detect.RuleMailboxForwardExternal, "fwd", "Set-Mailbox -Identity 'o''brien' -ForwardingSmtpAddress $null -ForwardingAddress $null -DeliverToMailboxAndForward $false"},
 		{detect.RuleTransportCopyExternal, "tr", "Disable-TransportRule -Identity 'Copy all' -Confirm:$false"},
 		{detect.RuleMailboxPermissionGrant, "perm", "Remove-MailboxPermission -Identity 'ceo@contoso.example' -User 'adele.vance@contoso.example' -AccessRights FullAccess -InheritanceType All -Confirm:$false"},
+		// Send As granted with the older Add-ADPermission is undone with Exchange
+		// Online's Remove-RecipientPermission (Remove-ADPermission is on-premises only).
+		{detect.RuleMailboxPermissionGrant, "sendas", "Remove-RecipientPermission -Identity 'cfo@contoso.example' -Trustee 'adele.vance@contoso.example' -AccessRights SendAs -Confirm:$false"},
 	} {
 		t.Run(c.rule, func(t *testing.T) {
 			a := alertOf(t, alerts, c.rule, c.record)

@@ -308,12 +308,16 @@ func plan(a detect.Alert, recs []*record, root string) *Plan {
 		case "Add-MailboxPermission":
 			p.Manual = append(p.Manual, Manual{What: "Graph cannot change mailbox permissions: remove the grant in Exchange Online PowerShell",
 				Command: fmt.Sprintf("Remove-MailboxPermission -Identity %s -User %s -AccessRights FullAccess -InheritanceType All -Confirm:$false", psQuote(mailbox), psQuote(r.param("User")))})
-		case "Add-RecipientPermission":
+		case "Add-RecipientPermission", "Add-ADPermission":
+			// Exchange Online logs Send As granted through the older Add-ADPermission
+			// too; Remove-ADPermission exists only on premises, so both are undone
+			// with Remove-RecipientPermission.
+			trustee := r.param("Trustee")
+			if trustee == "" {
+				trustee = r.param("User")
+			}
 			p.Manual = append(p.Manual, Manual{What: "Graph cannot change mailbox permissions: remove the grant in Exchange Online PowerShell",
-				Command: fmt.Sprintf("Remove-RecipientPermission -Identity %s -Trustee %s -AccessRights SendAs -Confirm:$false", psQuote(mailbox), psQuote(r.param("Trustee")))})
-		case "Add-ADPermission":
-			p.Manual = append(p.Manual, Manual{What: "Graph cannot change mailbox permissions: remove the grant in Exchange Online PowerShell",
-				Command: fmt.Sprintf("Remove-ADPermission -Identity %s -User %s -ExtendedRights 'Send As' -Confirm:$false", psQuote(mailbox), psQuote(r.param("User")))})
+				Command: fmt.Sprintf("Remove-RecipientPermission -Identity %s -Trustee %s -AccessRights SendAs -Confirm:$false", psQuote(mailbox), psQuote(trustee))})
 		}
 	case detect.RuleAppConsent:
 		spID := ""
