@@ -405,6 +405,38 @@ func rebuild(b *strings.Builder, from, to *schema.Table) error {
 	return nil
 }
 
+// mysqlAlter writes one ALTER TABLE of table with parts for MySQL, guarded so that it
+// runs again harmlessly. MySQL commits each DDL statement on its own, so a process
+// stopped between two statements of a version (or after its last one, before goose
+// records the version) leaves some applied; goose then runs the whole version again,
+// and an unguarded ADD COLUMN would fail ("Duplicate column name") on every later run.
+// InnoDB applies one ALTER TABLE whole or not at all, so the first column (or index)
+// it adds tells whether it ran: the statement is prepared from a string that is the
+// ALTER when that marker is absent (present, for down) and a no-op otherwise. An ALTER
+// that only changes collations is re-runnable as it is.
+func mysqlAlter(b *strings.Builder, table string, ch change, parts []string, down bool) {
+	stmt := fmt.Sprintf("ALTER TABLE %s\n    %s", Quote(MySQL, table), strings.Join(parts, ",\n    "))
+	var check string
+	switch {
+	case len(ch.columns) > 0:
+		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'", table, ch.columns[0].Name)
+	case len(ch.indexes) > 0:
+		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND INDEX_NAME = '%s'", table, ch.indexes[0].Name)
+	default:
+		fmt.Fprintf(b, "%s;\n", stmt)
+		return
+	}
+	want := "= 0" // up: the marker is absent
+	if down {
+		want = "> 0" // an index has a STATISTICS row per column
+	}
+	// The ALTER goes on one line inside its string literal: goose splits statements
+	// at lines that end with a semicolon.
+	literal := "'" + strings.ReplaceAll(strings.ReplaceAll(stmt, "\n    ", " "), "'", "''") + "'"
+	fmt.Fprintf(b, "SET @o365ingest_ddl = IF((%s) %s,\n    %s,\n    'DO 0');\n", check, want, literal)
+	b.WriteString("PREPARE o365ingest_ddl FROM @o365ingest_ddl;\nEXECUTE o365ingest_ddl;\nDEALLOCATE PREPARE o365ingest_ddl;\n")
+}
+
 // header returns the comment lines that start version v's file.
 func header(d string, v schema.Version) string {
 	if h, ok := frozenHeaders[v.Number]; ok {
@@ -413,7 +445,8 @@ func header(d string, v schema.Version) string {
 	h := Header + "-- Version " + fmt.Sprint(v.Number) + ": " + v.Doc + "\n" +
 		"-- Declared in package schema (Since: " + fmt.Sprint(v.Number) + "); see migrations/README.md.\n"
 	if d == MySQL {
-		h += "-- MySQL commits each DDL statement implicitly: each table's change is one statement.\n"
+		h += "-- MySQL commits each DDL statement implicitly: each table's change is one statement,\n" +
+			"-- guarded so that a version stopped halfway runs again harmlessly.\n"
 	}
 	return h
 }
@@ -534,7 +567,7 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		for _, ix := range ch.indexes {
 			parts = append(parts, "ADD "+mysqlKey(t, ix))
 		}
-		fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
+		mysqlAlter(b, t.Name, ch, parts, false)
 	case SQLServer:
 		affected = sqlServerAffected(ch)
 		for _, ix := range affected {
@@ -611,7 +644,7 @@ func alterDown(b *strings.Builder, d string, ch change) {
 		for _, c := range ch.columns {
 			parts = append(parts, "DROP COLUMN "+q(c.Name))
 		}
-		fmt.Fprintf(b, "ALTER TABLE %s\n    %s;\n", q(t.Name), strings.Join(parts, ",\n    "))
+		mysqlAlter(b, t.Name, ch, parts, true)
 		return
 	}
 	var affected []schema.Index
