@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
 	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/emulator"
-	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/graph"
+	"github.com/o365ingest/o365ingest/ingest/investigate"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
 	"github.com/o365ingest/o365ingest/ingest/remediate"
 	"github.com/o365ingest/o365ingest/ingest/sink"
@@ -87,7 +84,7 @@ questions from the database. Needs no config and no network.`); !ok {
 		return exitFailure
 	}
 	printSummary(env.Stdout, "demo", &sum)
-	if err := investigate(ctx, env.Stdout, s.Handle().DB); err != nil {
+	if err := investigate.First(ctx, env.Stdout, s.Handle()); err != nil {
 		fmt.Fprintln(env.Stderr, "o365ingest: demo: querying:", err)
 		return exitFailure
 	}
@@ -119,122 +116,6 @@ questions from the database. Needs no config and no network.`); !ok {
 		return exitIncomplete
 	}
 	return exitOK
-}
-
-// investigate answers the questions a responder asks first, with plain SQL over the
-// typed columns and audit_property (no JSON functions), as an analyst would in
-// Workbench or SSMS.
-func investigate(ctx context.Context, w io.Writer, db *sql.DB) error {
-	domain, err := tenantDomain(ctx, db)
-	if err != nil {
-		return err
-	}
-	questions := []struct{ title, query string }{
-		{"Records per workload", `SELECT workload, COUNT(*) AS records FROM audit_record GROUP BY workload ORDER BY records DESC`},
-		{"Inbox rules that forward or redirect mail outside " + domain,
-			`SELECT r.creation_time, r.user_id, r.client_ip, r.operation, p.name, p.value
-			   FROM audit_record r JOIN audit_property p ON p.record_id = r.id AND p.list = 'Parameters'
-			  WHERE r.operation IN ('New-InboxRule', 'Set-InboxRule')
-			    AND p.name IN ('ForwardTo', 'RedirectTo', 'ForwardAsAttachmentTo')
-			    AND p.value NOT LIKE '%@` + domain + `%'
-			  ORDER BY r.creation_time`},
-		{"Inbox rules that delete mail",
-			`SELECT r.creation_time, r.user_id, r.client_ip, r.operation, p.name, p.value
-			   FROM audit_record r JOIN audit_property p ON p.record_id = r.id AND p.list = 'Parameters'
-			  WHERE r.operation IN ('New-InboxRule', 'Set-InboxRule') AND p.name IN ('DeleteMessage', 'SoftDeleteMessage') AND p.value = 'True'
-			  ORDER BY r.creation_time`},
-		{"Mailbox forwarding to an outside address",
-			`SELECT r.creation_time, r.user_id, r.object_id, p.name, p.value
-			   FROM audit_record r JOIN audit_property p ON p.record_id = r.id AND p.list = 'Parameters'
-			  WHERE r.operation = 'Set-Mailbox' AND p.name IN ('ForwardingSmtpAddress', 'ForwardingAddress')
-			    AND p.value <> '' AND p.value NOT LIKE '%@` + domain + `%'
-			  ORDER BY r.creation_time`},
-		{"Addresses with the most failed sign-ins",
-			`SELECT client_ip, COUNT(*) AS failures, COUNT(DISTINCT user_id) AS users
-			   FROM audit_record WHERE operation = 'UserLoginFailed'
-			  GROUP BY client_ip ORDER BY failures DESC LIMIT 5`},
-	}
-	for _, q := range questions {
-		fmt.Fprintf(w, "\n== %s\n", q.title)
-		if err := printQuery(ctx, w, db, q.query); err != nil {
-			return fmt.Errorf("%s: %w", q.title, err)
-		}
-	}
-	return nil
-}
-
-// tenantDomain learns the tenant's main mail domain: the most common domain of user ids.
-func tenantDomain(ctx context.Context, db *sql.DB) (string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT user_id FROM audit_record WHERE user_id LIKE '%@%'`)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	count := map[string]int{}
-	best := ""
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return "", err
-		}
-		d := strings.ToLower(u[strings.LastIndex(u, "@")+1:])
-		count[d]++
-		if count[d] > count[best] {
-			best = d
-		}
-	}
-	return best, rows.Err()
-}
-
-// printQuery prints a query's result as an aligned table.
-func printQuery(ctx context.Context, w io.Writer, db *sql.DB, q string) error {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return err
-		}
-		cells := make([]string, len(vals))
-		for i, v := range vals {
-			switch v := v.(type) {
-			case nil:
-				cells[i] = "NULL"
-			case []byte:
-				cells[i] = string(v)
-			case time.Time:
-				cells[i] = v.UTC().Format(time.RFC3339)
-			default:
-				cells[i] = fmt.Sprint(v)
-			}
-		}
-		for i := range cells {
-			cells[i] = escape.TerminalCell(cells[i])
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		n++
-	}
-	if n == 0 {
-		fmt.Fprintln(tw, "(none)")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	return rows.Err()
 }
 
 // demoRemediation shows, as a dry run, what o365ingest remediate would do for the planted
