@@ -49,6 +49,10 @@ prepared INSERTs) and a row-at-a-time loader (one INSERT per record over one con
 and with a new connection per row), and the pipeline again with --latency per request.
 The last line is for scripts:
 RESULT sink=... records=... pipeline_rps=... limit_rps=... ratio=... row_rps=... peak_rss_mb=...
+... cpu_us_per_record=... alloc_kb_per_record=... (process CPU, user+system, and Go heap
+allocated during the pipeline run, per record). On MySQL/MariaDB it first prints the
+server's innodb_buffer_pool_size, innodb_flush_log_at_trx_commit, innodb_log_file_size
+and sync_binlog.
 
 With --queries, after the pipeline load it runs every example query of README.md and
 ingest/detect/README.md (ingest/examples) three times, printing the best and first time,

@@ -139,7 +139,11 @@ type Result struct {
 	Pipeline Phase
 	CPU      time.Duration
 	PeakRSS  int64
-	BaseRSS  int64
+	// Allocated is the Go heap allocated during the pipeline phase, in bytes.
+	Allocated uint64
+	// Server holds the database server's bulk-load settings (MySQL/MariaDB).
+	Server  []ServerSetting
+	BaseRSS int64
 	// PeakHeapLive is the peak of the Go heap found live by a GC, PeakHeapObjects of
 	// the heap's objects (live plus garbage not yet collected), during the pipeline.
 	PeakHeapLive, PeakHeapObjects int64
@@ -169,10 +173,12 @@ func ratio(a, b float64) float64 {
 // ResultLine is the last line of `o365ingest bench`, for scripts.
 func (r *Result) ResultLine() string {
 	return fmt.Sprintf("RESULT sink=%s records=%d pipeline_rps=%.0f limit_rps=%.0f ratio=%.3f row_rps=%.0f peak_rss_mb=%.1f "+
-		"row_ratio=%.1f row_newconn_rps=%.0f latency_ms=%d latency_rps=%.0f latency_ratio=%.3f nothing_new_s=%.3f cpu_s=%.1f mb_per_s=%.1f",
+		"row_ratio=%.1f row_newconn_rps=%.0f latency_ms=%d latency_rps=%.0f latency_ratio=%.3f nothing_new_s=%.3f cpu_s=%.1f mb_per_s=%.1f "+
+		"cpu_us_per_record=%.1f alloc_kb_per_record=%.1f",
 		r.Driver, r.Pipeline.Records, r.Pipeline.RPS(), r.Limit.RPS(), r.LimitRatio(), r.Row.RPS(), float64(r.PeakRSS)/(1<<20),
 		r.RowRatio(), r.RowConn.RPS(), r.Latency.Milliseconds(), r.LatencyPhase.RPS(), r.LatencyRatio(), r.NothingNew.Seconds(),
-		r.CPU.Seconds(), float64(r.RawBytes)/(1<<20)/math.Max(r.Pipeline.Duration.Seconds(), 1e-9))
+		r.CPU.Seconds(), float64(r.RawBytes)/(1<<20)/math.Max(r.Pipeline.Duration.Seconds(), 1e-9),
+		r.CPUPerRecord(), r.AllocPerRecord())
 }
 
 // span is the part of the 7 days the emulator spreads its history over (see
@@ -247,6 +253,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := sink.Migrate(ctx, s); err != nil {
 		return nil, err
 	}
+	if res.Server, err = ServerSettings(ctx, s); err != nil {
+		return nil, err
+	}
+	if len(res.Server) > 0 {
+		fmt.Fprintf(o.Out, "server: %s\n", FormatSettings(res.Server))
+	}
 
 	// 1. The pipeline.
 	tenant, err := tenantOf(ctx, emus[0], o.Logger)
@@ -261,10 +273,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	cpu0 := cpuTime()
+	cpu0, alloc0 := cpuTime(), allocatedBytes()
 	heap := sampleHeap(o.HeapProfile != nil)
 	sum, took, err := o.pass(ctx, s, tenant)
-	res.CPU = cpuTime() - cpu0
+	res.CPU, res.Allocated = cpuTime()-cpu0, allocatedBytes()-alloc0
 	live, objects := heap.Stop()
 	res.PeakHeapLive, res.PeakHeapObjects = int64(live), int64(objects)
 	if o.HeapProfile != nil {
@@ -288,9 +300,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := ledgerTotals(ctx, s, res); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Out, "pipeline: %d records (%d blobs, %.1f MB of JSON) in %s: %.0f records/s, %.1f MB/s, CPU %.1f s, peak RSS %.0f MB (Go heap: %.0f MB live at most, %.0f MB with garbage)\n",
+	fmt.Fprintf(o.Out, "pipeline: %d records (%d blobs, %.1f MB of JSON) in %s: %.0f records/s, %.1f MB/s, CPU %.1f s (%.1f µs and %.1f KB allocated a record), peak RSS %.0f MB (Go heap: %.0f MB live at most, %.0f MB with garbage)\n",
 		res.Pipeline.Records, res.Blobs, float64(res.RawBytes)/(1<<20), took.Round(time.Millisecond), res.Pipeline.RPS(),
-		float64(res.RawBytes)/(1<<20)/took.Seconds(), res.CPU.Seconds(), float64(res.PeakRSS)/(1<<20),
+		float64(res.RawBytes)/(1<<20)/took.Seconds(), res.CPU.Seconds(), res.CPUPerRecord(), res.AllocPerRecord(), float64(res.PeakRSS)/(1<<20),
 		float64(res.PeakHeapLive)/(1<<20), float64(res.PeakHeapObjects)/(1<<20))
 
 	if o.Queries {

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,19 @@ func TestRunOnEveryDatabase(t *testing.T) {
 			}
 			if !strings.HasPrefix(res.ResultLine(), "RESULT sink="+driver+" records=") {
 				t.Errorf("result line %q", res.ResultLine())
+			}
+			if res.CPUPerRecord() <= 0 || res.AllocPerRecord() <= 0 ||
+				!strings.Contains(res.ResultLine(), fmt.Sprintf(" cpu_us_per_record=%.1f alloc_kb_per_record=%.1f", res.CPUPerRecord(), res.AllocPerRecord())) {
+				t.Errorf("CPU %.1f µs and %.1f KB a record, result line %q", res.CPUPerRecord(), res.AllocPerRecord(), res.ResultLine())
+			}
+			if driver == sink.DialectMySQL {
+				names := map[string]bool{}
+				for _, s := range res.Server {
+					names[s.Name] = s.Value != ""
+				}
+				if !names["innodb_buffer_pool_size"] || !names["innodb_flush_log_at_trx_commit"] || !strings.Contains(out.String(), "server: innodb_buffer_pool_size=") {
+					t.Errorf("server settings %v, output:\n%s", res.Server, out.String())
+				}
 			}
 		})
 	}
