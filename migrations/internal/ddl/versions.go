@@ -457,13 +457,35 @@ var quotedIdent = regexp.MustCompile(`"([A-Za-z_][A-Za-z0-9_]*)"`)
 // nocaseCall matches the start of NOCASE(expr) in a view definition.
 const nocaseCall = "NOCASE("
 
+// mysqlOnlyCall matches the start of MYSQL_ONLY(text): text on MySQL/MariaDB (an index
+// hint), nothing elsewhere.
+const mysqlOnlyCall = "MYSQL_ONLY("
+
 // ViewSQL renders a view definition's SELECT for dialect d: "ident" becomes the
-// dialect's quoting, and NOCASE(expr) makes expr compare case-insensitively (citext on
-// PostgreSQL, a case-insensitive COLLATE elsewhere).
+// dialect's quoting, NOCASE(expr) makes expr compare case-insensitively (citext on
+// PostgreSQL, a case-insensitive COLLATE elsewhere), and MYSQL_ONLY(text) is text on
+// MySQL/MariaDB and nothing elsewhere.
 func ViewSQL(d string, def schema.ViewDef) string {
 	sql := quotedIdent.ReplaceAllStringFunc(def.SQL, func(m string) string {
 		return Quote(d, m[1:len(m)-1])
 	})
+	for {
+		i := strings.Index(sql, mysqlOnlyCall)
+		if i < 0 {
+			break
+		}
+		start := i + len(mysqlOnlyCall)
+		end := closingParen(sql, start)
+		if end < 0 {
+			break
+		}
+		keep := ""
+		if d == MySQL {
+			keep = " " + sql[start:end]
+		}
+		// The space before the call goes with it.
+		sql = strings.TrimRight(sql[:i], " ") + keep + sql[end+1:]
+	}
 	for {
 		i := strings.Index(sql, nocaseCall)
 		if i < 0 {
