@@ -31,6 +31,9 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 	expireRate := fs.Float64("expire-rate", 0, "fraction of blobs that answer AF20051 (expired)")
 	perDay := fs.Int("records-per-day", 2000, "synthetic records per day across all content types (negative: none)")
 	days := fs.Int("days", 7, "days of history (at most 7)")
+	historyDays := fs.Int("history-days", 0, "days of older history (8 to 180), served only by the Microsoft Graph audit log query API (/v1.0/security/auditLog/queries) and included in /_emulator/truth")
+	historyDelay := fs.Duration("history-query-delay", 2*time.Second, "how long an audit log query runs (notStarted for a third of it, then running) before it succeeds or, under --error-rate, fails")
+	historyLimit := fs.Int("history-record-limit", 50000, "most records one audit log query returns (isRecordCountLimitReached past it)")
 	pageSize := fs.Int("page-size", 20, "blobs per listing page before a NextPageUri")
 	corpus := fs.String("corpus", "", "also serve the real records of this corpus directory (records/*.jsonl), unchanged")
 	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued access tokens")
@@ -66,6 +69,10 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "emulate: --throttle-status must be 403 or 429")
 		return 2
 	}
+	if *historyDays < 0 || *historyDays > 180 {
+		fmt.Fprintln(env.Stderr, "emulate: --history-days must be between 0 and 180")
+		return 2
+	}
 	q, err := emulator.ParseQuirks(*quirks)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "emulate: --quirks: %v\n", err)
@@ -79,6 +86,7 @@ func cmdEmulate(ctx context.Context, env *Env, args []string) int {
 		ErrorRate: *errorRate, DuplicateRate: *duplicateRate, LateRate: *lateRate, TruncateRate: *truncateRate,
 		ExpireRate: *expireRate, TokenLifetime: *tokenLifetime, PublishInterval: *publishEvery,
 		CorpusDir: *corpus, Logger: env.Logger, GraphWithhold: graphWithhold,
+		HistoryDays: *historyDays, HistoryQueryDelay: *historyDelay, HistoryRecordLimit: *historyLimit,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "emulate: %v\n", err)

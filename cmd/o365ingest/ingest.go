@@ -147,9 +147,26 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	default:
 		opts.From, opts.To = now.Add(-opts.Lookback), now
 	}
-	if opts.From.Before(now.Add(-7 * 24 * time.Hour)) {
-		env.Logger.Warn("the API keeps content for 7 days; the range is clamped to that. For older records, export them with Search-UnifiedAuditLog or the portal and use `o365ingest import`",
-			"from", opts.From)
+	var history *pipeline.Options
+	if feedFrom := now.Add(-feedDays); opts.From.Before(feedFrom) {
+		hts, err := historyTenants(cfg, tenants, env.Logger)
+		if err != nil {
+			printError(env, err)
+			return exitUsage
+		}
+		if len(hts) < len(opts.Tenants) {
+			env.Logger.Warn("the API keeps content for 7 days; the range is clamped to that for tenants without audit_search. For older records set audit_search: true (Graph's audit log query API), or export them with Search-UnifiedAuditLog or the portal and use `o365ingest import`",
+				"from", opts.From)
+		}
+		if len(hts) > 0 {
+			// The older part, in whole UTC days up to the one the feed starts in: the
+			// day they share is loaded by both and stored once (by record id).
+			h := opts
+			h.Tenants, h.To = hts, feedFrom
+			h.StartSubscriptions = false
+			history = &h
+		}
+		opts.From = feedFrom
 	}
 	s, err := sf.open(ctx, env, cfg)
 	if err != nil {
@@ -161,6 +178,10 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	alerter := ingestAlerter(env, cfg)
 	if alerter != nil {
 		opts.Observer = appendObserver(opts.Observer, alerter)
+	}
+	if history != nil {
+		history.Sink, history.Observer = s, opts.Observer
+		return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter, *history)
 	}
 	return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter)
 }
@@ -221,13 +242,58 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 // onePass runs the pipeline once, then the detections over the records of the
 // look-back, sends the ingest alerts, prints the summary (one JSON object on stdout
 // with --log-format json) and each error once, and returns the exit code.
-func onePass(ctx context.Context, env *Env, opts pipeline.Options, progressMode string, dcfg *detect.Config, alerter *monitor.Alerter) int {
+// Passes in before (backfill's history) run first, into the same summary and progress.
+func onePass(ctx context.Context, env *Env, opts pipeline.Options, progressMode string, dcfg *detect.Config, alerter *monitor.Alerter, before ...pipeline.Options) int {
 	start := time.Now().UTC()
 	pr := startProgress(ctx, env, progressMode)
+	var done pipeline.Progress // of the passes before
 	if pr != nil {
-		opts.Progress = pr.update
+		opts.Progress = func(p pipeline.Progress) {
+			p.BlobsTotal += done.BlobsTotal
+			p.BlobsDone += done.BlobsDone
+			p.Records += done.Records
+			pr.update(p)
+		}
 	}
-	sum, err := pipeline.Run(ctx, opts)
+	var sum pipeline.Summary
+	var err error
+	detectFrom := opts.From
+	for _, b := range before {
+		if detectFrom.IsZero() || b.From.Before(detectFrom) {
+			detectFrom = b.From
+		}
+		var last pipeline.Progress
+		if pr != nil {
+			b.Progress = func(p pipeline.Progress) {
+				p.BlobsTotal += done.BlobsTotal
+				p.BlobsDone += done.BlobsDone
+				p.Records += done.Records
+				last = p
+				pr.update(p)
+			}
+		}
+		var bs pipeline.Summary
+		bs, err = pipeline.Run(ctx, b)
+		if err != nil {
+			break
+		}
+		sum.Add(bs)
+		if last.BlobsTotal > 0 {
+			done = last
+			done.Listing = 0
+		}
+		if bs.Interrupted {
+			sum.Interrupted = true
+			break
+		}
+	}
+	if err == nil && !sum.Interrupted {
+		var fs pipeline.Summary
+		fs, err = pipeline.Run(ctx, opts)
+		sum.Add(fs)
+		sum.Interrupted = fs.Interrupted
+	}
+	sum.Duration = time.Since(start)
 	if pr != nil {
 		pr.finish(err == nil && !sum.Interrupted)
 	}
@@ -244,7 +310,7 @@ func onePass(ctx context.Context, env *Env, opts pipeline.Options, progressMode 
 	if dcfg != nil && !sum.Interrupted {
 		// Records published late carry old event times, so the rules look at the
 		// whole look-back; alerts are keyed by their records, so re-reading is harmless.
-		from := opts.From
+		from := detectFrom
 		if from.IsZero() {
 			from = start.Add(-opts.Lookback)
 		}

@@ -139,6 +139,10 @@ type Tenant struct {
 	// graph.microsoft.com (commercial, GCC), graph.microsoft.us (GCC High),
 	// dod-graph.microsoft.us (DoD).
 	GraphURL string `yaml:"graph_url" json:"graph_url"`
+	// AuditSearch lets backfill load the part of its range older than the feed's 7
+	// days through Microsoft Graph's audit log query API (graph_url; application
+	// permission AuditLogsQuery.Read.All with admin consent; global service only).
+	AuditSearch bool `yaml:"audit_search" json:"audit_search"`
 	// Remediation is a separate app registration for o365ingest remediate's Graph
 	// calls (recommended); without it remediation uses the tenant's own credential.
 	Remediation *Remediation `yaml:"remediation" json:"remediation"`

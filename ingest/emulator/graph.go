@@ -37,7 +37,8 @@ import (
 // GraphPermissions are the application permissions the emulator's app holds for Graph
 // (before Options.GraphWithhold).
 var GraphPermissions = []string{"User.Read.All", "User.RevokeSessions.All", "User.EnableDisableAccount.All",
-	"MailboxSettings.ReadWrite", "Application.Read.All", "DelegatedPermissionGrant.ReadWrite.All", "RoleManagement.ReadWrite.Directory"}
+	"MailboxSettings.ReadWrite", "Application.Read.All", "DelegatedPermissionGrant.ReadWrite.All", "RoleManagement.ReadWrite.Directory",
+	"AuditLogsQuery.Read.All"}
 
 // graphResources are the Graph resources (token audiences) of every cloud.
 var graphResources = []string{"https://graph.microsoft.com", "https://graph.microsoft.us", "https://dod-graph.microsoft.us"}
@@ -350,6 +351,10 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, now time.Time) {
 			return
 		}
 		graphError(rec, http.StatusForbidden, "Authorization_RequestDenied", directoryErr, now)
+	}
+	if p := strings.Split(strings.Trim(path, "/"), "/"); p[0] == "security" {
+		s.auditQueries(rec, r, p, claims.Roles, now)
+		return
 	}
 	d := &s.dir
 	d.mu.Lock()

@@ -12,13 +12,15 @@
 // Test hooks, unauthenticated and existing only on the emulator:
 //
 //	GET  /_emulator/truth    [{"id","content_type","content_id"}] for every distinct record published so far
+//	                         (with Options.HistoryDays, the history too, content_id "history")
 //	                         (?contentType=X: only that content type's)
 //	POST /_emulator/publish  {"records":N,"late":0.3} publishes N more records now (that fraction backdated)
 //	GET  /_emulator/expired  ["contentId", …] of blobs that answer AF20051 now
 //	GET  /_emulator/attack   the AttackStory
 //	GET  /_emulator/graph-calls  [{"time","method","path","query","status"}] of every Graph call received
 //
-// It also serves the Microsoft Graph endpoints remediation calls, under /v1.0 (graph.go).
+// It also serves the Microsoft Graph endpoints remediation calls, under /v1.0 (graph.go),
+// and the audit log query API over the tenant's history and feed (auditquery.go).
 package emulator
 
 import (
@@ -84,6 +86,16 @@ type Options struct {
 	// contract (see Quirk); ParseQuirks reads `--quirks` lists.
 	Quirks Quirks
 
+	// HistoryDays, when over 7, gives the tenant records that far back (at most 180),
+	// older than the feed's, reachable only through the Graph audit log query API
+	// (auditquery.go). 0 means none.
+	HistoryDays int
+	// HistoryQueryDelay is how long an audit log query takes: notStarted for a third
+	// of it, running until it ends, then succeeded (or failed). Default 2s.
+	HistoryQueryDelay time.Duration
+	// HistoryRecordLimit is the most records one audit log query returns (default 50000).
+	HistoryRecordLimit int
+
 	CorpusDir string           // serve real records from this corpus (dir with records/*.jsonl), in addition
 	Now       func() time.Time // clock; default time.Now
 	Logger    *slog.Logger
@@ -130,6 +142,9 @@ type Server struct {
 	inTruth map[string]bool
 	attack  AttackStory
 	dir     directory // the Graph side (graph.go)
+	audit   []auditEntry
+	inAudit map[string]bool
+	queries map[string]*auditQuery
 	// quirk state: content types whose start was throttled once, blobs that
 	// answered their bare 404, whether the login redirect was sent.
 	startThrottled  map[string]bool
@@ -175,6 +190,15 @@ func New(opts Options) (*Server, error) {
 	if opts.Days > 7 {
 		opts.Days = 7
 	}
+	if opts.HistoryDays > 180 {
+		return nil, fmt.Errorf("emulator: history of %d days: at most 180", opts.HistoryDays)
+	}
+	if opts.HistoryQueryDelay <= 0 {
+		opts.HistoryQueryDelay = 2 * time.Second
+	}
+	if opts.HistoryRecordLimit <= 0 {
+		opts.HistoryRecordLimit = defaultHistoryRecordLimit
+	}
 	if opts.Users <= 0 {
 		opts.Users = 300
 	}
@@ -209,6 +233,8 @@ func New(opts Options) (*Server, error) {
 		byID:           map[string]*blob{},
 		subs:           map[string]*subscription{},
 		inTruth:        map[string]bool{},
+		inAudit:        map[string]bool{},
+		queries:        map[string]*auditQuery{},
 		startThrottled: map[string]bool{},
 		served404:      map[string]bool{},
 		stop:           make(chan struct{}),
@@ -218,6 +244,9 @@ func New(opts Options) (*Server, error) {
 	s.bucket.tokens, s.bucket.last = float64(opts.RateLimit), now
 	if opts.RecordsPerDay > 0 {
 		s.initialData(now)
+		if opts.HistoryDays > 7 {
+			s.historyData(now)
+		}
 	}
 	s.initDirectory()
 	if opts.CorpusDir != "" {
@@ -362,7 +391,8 @@ func (s *Server) duplicate(bs []*blob) {
 func (s *Server) add(b *blob) {
 	s.blobs = append(s.blobs, b)
 	s.byID[b.id] = b
-	for _, id := range b.ids {
+	for i, id := range b.ids {
+		s.addAudit(b.records[i], id)
 		if !s.inTruth[id] {
 			s.inTruth[id] = true
 			s.truth = append(s.truth, TruthRecord{ID: id, ContentType: b.contentType, ContentID: b.id})

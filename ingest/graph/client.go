@@ -333,29 +333,49 @@ const maxPages = 50
 // on the Graph host).
 func (c *Client) List(ctx context.Context, path string) ([]json.RawMessage, error) {
 	var out []json.RawMessage
+	err := c.pages(ctx, path, maxPages, func(v []json.RawMessage) error {
+		out = append(out, v...)
+		return nil
+	})
+	return out, err
+}
+
+// MaxLargePages bounds a listing through Pages (audit log query records: 150 a page).
+const MaxLargePages = 100000
+
+// Pages GETs a collection and hands each page's "value" to fn as it arrives,
+// following @odata.nextLink (on the Graph host only) for at most MaxLargePages
+// pages; an error of fn stops the listing and is returned.
+func (c *Client) Pages(ctx context.Context, path string, fn func([]json.RawMessage) error) error {
+	return c.pages(ctx, path, MaxLargePages, fn)
+}
+
+func (c *Client) pages(ctx context.Context, path string, limit int, fn func([]json.RawMessage) error) error {
 	next := c.URL(path)
 	for page := 0; next != ""; page++ {
-		if page == maxPages {
-			return nil, fmt.Errorf("graph: GET %s: more than %d pages", c.URL(path), maxPages)
+		if page == limit {
+			return fmt.Errorf("graph: GET %s: more than %d pages", c.URL(path), limit)
 		}
 		if err := c.sameOrigin(next); err != nil {
-			return nil, err
+			return err
 		}
 		resp, err := c.do(ctx, http.MethodGet, next, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var doc struct {
 			Value    []json.RawMessage `json:"value"`
 			NextLink string            `json:"@odata.nextLink"`
 		}
 		if err := json.Unmarshal(resp.Body, &doc); err != nil {
-			return nil, fmt.Errorf("graph: GET %s: the answer is not a collection: %w", c.URL(path), err)
+			return fmt.Errorf("graph: GET %s: the answer is not a collection: %w", c.URL(path), err)
 		}
-		out = append(out, doc.Value...)
+		if err := fn(doc.Value); err != nil {
+			return err
+		}
 		next = doc.NextLink
 	}
-	return out, nil
+	return nil
 }
 
 func (c *Client) sameOrigin(u string) error {

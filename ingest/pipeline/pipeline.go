@@ -152,6 +152,9 @@ func (s *Summary) Missing() bool {
 	return s.BlobsFailed > 0 || s.BlobsExpired > 0 || len(s.Errors) > 0
 }
 
+// Add adds the counts and errors of another pass (backfill's history and feed).
+func (s *Summary) Add(o Summary) { s.add(o) }
+
 func (s *Summary) add(o Summary) {
 	s.BlobsListed += o.BlobsListed
 	s.BlobsSkipped += o.BlobsSkipped
