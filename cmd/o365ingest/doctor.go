@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
+	"github.com/o365ingest/o365ingest/ingest/auditquery"
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/escape"
+	"github.com/o365ingest/o365ingest/ingest/graph"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -91,6 +94,9 @@ func cmdDoctor(ctx context.Context, env *Env, args []string) int {
 			continue
 		}
 		doctorTenant(ctx, c, env, cfg, t)
+		if t.AuditSearch {
+			doctorAuditSearch(ctx, c, env, t)
+		}
 	}
 	switch {
 	case configBad:
@@ -215,4 +221,42 @@ func hintFor(err error, t config.Tenant) string {
 		return "if the tenant is in a government cloud, set cloud: gcc, gcchigh or dod"
 	}
 	return ""
+}
+
+// doctorAuditSearch checks what backfill's history needs: a cloud that offers Graph's
+// audit log query API, a Graph token, and the permission (listing the queries, which
+// needs AuditLogsQuery.Read.All or a per-service AuditLogsQuery-*.Read.All).
+func doctorAuditSearch(ctx context.Context, c *checker, env *Env, t config.Tenant) {
+	what := "tenant " + t.Name + ": audit_search"
+	if ok, why := auditquery.Available(api.Cloud(t.Cloud)); !ok {
+		c.fail(what, errors.New(why), "set audit_search: false for this tenant; older records can be exported with Search-UnifiedAuditLog and loaded with `o365ingest import`")
+		return
+	}
+	own := t
+	own.Remediation = nil
+	gc, err := graphClientFor(own, env.Logger)
+	if err != nil {
+		c.fail(what, err, "")
+		return
+	}
+	err = check(ctx, func(ctx context.Context) error {
+		_, err := gc.Do(ctx, http.MethodGet, "/security/auditLog/queries?$top=1", nil)
+		return err
+	})
+	switch {
+	case graph.IsForbidden(err):
+		c.fail(what, fmt.Errorf("missing permission %s: %w", auditquery.Permission, err),
+			"grant the app the Microsoft Graph application permission "+auditquery.Permission+" (or the per-service AuditLogsQuery-*.Read.All) and give admin consent")
+	case err != nil:
+		c.fail(what, err, "graph_url is "+orDefault(t.GraphURL, "the cloud's Graph"))
+	default:
+		c.ok(what, "Graph's audit log query API answers with %s", auditquery.Permission+" (or a per-service permission) granted")
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

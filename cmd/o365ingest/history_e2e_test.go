@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/sink/sinktest"
+	"github.com/o365ingest/o365ingest/ingest/status"
 )
 
 // historyConfig is writeConfig with graph_url and audit_search for the emulator.
@@ -105,12 +107,42 @@ func TestEndToEndHistory(t *testing.T) {
 				if partial >= len(truth) {
 					t.Fatalf("the killed runs stored everything (%d); the kills did not land in the history part", partial)
 				}
+				// status names the windows the kills left open (their query created, not loaded).
+				rep := statusJSON(t, e, cfg, driver, dsn)
+				open := 0
+				for _, m := range rep.Missing {
+					if m.Status != "open" || !strings.HasPrefix(m.ContentID, "auditquery:") {
+						t.Fatalf("after the kills status lists %s %s: want only open windows", m.Status, m.ContentID)
+					}
+					open++
+				}
+				if open == 0 {
+					t.Fatal("status names no open window after a kill during the history part")
+				}
 				code, out := cli(t, context.Background(), e, "--config", cfg, "--log-level", "warn", "backfill", "--since", "30d", "--sink", driver, "--dsn", dsn)
 				if code != exitOK {
 					t.Fatalf("final backfill exited %d:\n%s", code, out)
 				}
 				assertSameIDs(t, stored(t, driver, dsn), truth)
+				rep = statusJSON(t, e, cfg, driver, dsn)
+				sources := map[string]int{}
+				for _, c := range rep.Coverage {
+					sources[c.Source]++
+				}
+				if len(rep.Missing) != 0 || sources["feed"] == 0 || sources["audit_search"] < 5*23 {
+					t.Fatalf("after the re-run status lists %d missing, coverage rows by source %v", len(rep.Missing), sources)
+				}
 			})
 		})
 	}
+}
+
+func statusJSON(t *testing.T, e *emulatorProc, cfg, driver, dsn string) status.Report {
+	t.Helper()
+	_, out := cli(t, context.Background(), e, "--config", cfg, "--log-level", "error", "status", "--since", "32d", "--format", "json", "--sink", driver, "--dsn", dsn)
+	var rep status.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("status --format json: %v\n%s", err, out)
+	}
+	return rep
 }

@@ -101,7 +101,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	sf := addSinkFlags(fs)
 	var tenants listFlag
 	fs.Var(&tenants, "tenant", "only these configured tenants (repeatable or comma-separated; default all)")
-	since := fs.String("since", "", "load content published in the last `D` (e.g. 7d, 36h); the API keeps 7 days")
+	since := fs.String("since", "", "load content published in the last `D` (e.g. 7d, 36h, 90d); the API keeps 7 days, older days come from Graph's audit log query API for tenants with audit_search: true")
 	fromS := fs.String("from", "", "start of the range, by publication time (RFC 3339 or YYYY-MM-DD, UTC)")
 	toS := fs.String("to", "", "end of the range, exclusive (default now)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else a log line every 10 s), bar, lines or none")
@@ -181,6 +181,7 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	}
 	if history != nil {
 		history.Sink, history.Observer = s, opts.Observer
+		ledgerOpenWindows(history.Tenants, s, env.Logger)
 		return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter, *history)
 	}
 	return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter)

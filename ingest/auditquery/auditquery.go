@@ -92,7 +92,22 @@ type Config struct {
 }
 
 // Source queries the audit log of one tenant. It implements pipeline.Source.
-type Source struct{ cfg Config }
+type Source struct {
+	cfg    Config
+	onOpen func(ctx context.Context, window api.ContentBlob, reason string)
+}
+
+// OpenReason starts the ledger reason of a window whose query was created and not
+// finished (see OnOpen): status names such windows "open".
+const OpenReason = "query open: "
+
+// OnOpen sets fn to be called when a window's first query is created, before any of
+// its records arrive, with a reason starting with OpenReason: o365ingest writes it to
+// the ledger as failed, so a window a crash left half-way is named (and queried again
+// by the next backfill); the window's load overwrites it.
+func (s *Source) OnOpen(fn func(ctx context.Context, window api.ContentBlob, reason string)) {
+	s.onOpen = fn
+}
 
 // New returns a Source.
 func New(cfg Config) (*Source, error) {
@@ -198,7 +213,15 @@ func (s *Source) Fetch(ctx context.Context, b api.ContentBlob, archive io.Writer
 	h := sha256.New()
 	seen := map[string]bool{}
 	n := 0
-	err := s.window(ctx, ct, day, day.Add(24*time.Hour), func(id string, raw json.RawMessage) error {
+	opened := false
+	open := func(qid string) {
+		if !opened && s.onOpen != nil {
+			opened = true
+			s.onOpen(ctx, b, fmt.Sprintf("%saudit log query %s created at %s, not loaded yet (a crash or a stop left it; the next backfill queries the window again)",
+				OpenReason, qid, s.cfg.Now().UTC().Format(time.RFC3339)))
+		}
+	}
+	err := s.window(ctx, ct, day, day.Add(24*time.Hour), open, func(id string, raw json.RawMessage) error {
 		if seen[id] {
 			return nil
 		}
@@ -240,13 +263,13 @@ type query struct {
 
 // window loads [from, to) of a content type, splitting it when a query reaches the
 // record limit.
-func (s *Source) window(ctx context.Context, ct string, from, to time.Time, fn func(id string, raw json.RawMessage) error) error {
+func (s *Source) window(ctx context.Context, ct string, from, to time.Time, open func(queryID string), fn func(id string, raw json.RawMessage) error) error {
 	var (
 		q   query
 		err error
 	)
 	for attempt := 1; ; attempt++ {
-		q, err = s.run(ctx, ct, from, to)
+		q, err = s.run(ctx, ct, from, to, open)
 		if err == nil {
 			break
 		}
@@ -272,10 +295,10 @@ func (s *Source) window(ctx context.Context, ct string, from, to time.Time, fn f
 		}
 		mid := from.Add(to.Sub(from) / 2).Truncate(time.Second)
 		s.cfg.Logger.Info("audit log query reached the record limit; splitting the window", "content_type", ct, "from", from, "to", to)
-		if err := s.window(ctx, ct, from, mid, fn); err != nil {
+		if err := s.window(ctx, ct, from, mid, open, fn); err != nil {
 			return err
 		}
-		return s.window(ctx, ct, mid, to, fn)
+		return s.window(ctx, ct, mid, to, open, fn)
 	}
 	for _, r := range recs {
 		if err := fn(r.ID, r.AuditData); err != nil {
@@ -293,7 +316,7 @@ func (e *queryFailed) Error() string {
 }
 
 // run creates a query and waits for it to end.
-func (s *Source) run(ctx context.Context, ct string, from, to time.Time) (query, error) {
+func (s *Source) run(ctx context.Context, ct string, from, to time.Time, open func(queryID string)) (query, error) {
 	body := map[string]any{
 		"@odata.type":         "#microsoft.graph.security.auditLogQuery",
 		"displayName":         fmt.Sprintf("o365ingest %s %s..%s", ct, from.Format(time.RFC3339), to.Format(time.RFC3339)),
@@ -312,6 +335,7 @@ func (s *Source) run(ctx context.Context, ct string, from, to time.Time) (query,
 	if err := json.Unmarshal(resp.Body, &q); err != nil || q.ID == "" {
 		return query{}, fmt.Errorf("creating the audit log query: the answer is no auditLogQuery (%v)", err)
 	}
+	open(q.ID)
 	deadline := s.cfg.Now().Add(s.cfg.Timeout)
 	wait := s.cfg.PollMin
 	for {

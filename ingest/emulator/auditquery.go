@@ -199,10 +199,26 @@ func (s *Server) auditQueries(w http.ResponseWriter, r *http.Request, parts []st
 		return true
 	}
 	denied := func() {
-		graphError(w, http.StatusForbidden, "Forbidden", "Insufficient privileges to perform requested operation by the application '00000003-0000-0000-c000-000000000000'. ControllerName=MSGraphAuditQueryController, ActionName=PostAuditLogQuery, URL absolute path=/security/auditLog/queries", now)
+		graphError(w, http.StatusForbidden, "Forbidden", "Insufficient privileges to perform requested operation by the application. ControllerName=MSGraphAuditQueryController, URL absolute path="+r.URL.Path, now)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(parts) == 3 && r.Method == http.MethodGet {
+		// List audit log queries (doctor's permission check uses it with $top=1).
+		if !allowed(nil) {
+			denied()
+			return
+		}
+		vals := []any{}
+		for _, q := range s.queries {
+			vals = append(vals, s.queryJSON(q, now))
+		}
+		if v, err := strconv.Atoi(r.URL.Query().Get("$top")); err == nil && v >= 0 && v < len(vals) {
+			vals = vals[:v]
+		}
+		writeJSON(w, map[string]any{"value": vals})
+		return
+	}
 	if len(parts) == 3 {
 		if r.Method != http.MethodPost {
 			graphError(w, http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", now)

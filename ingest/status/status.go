@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/o365ingest/o365ingest/ingest/auditquery"
 	"github.com/o365ingest/o365ingest/ingest/escape"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 	"github.com/o365ingest/o365ingest/schema"
@@ -22,6 +23,9 @@ type CoverageRow struct {
 	Tenant      string `json:"tenant_id"`
 	ContentType string `json:"content_type"`
 	Period      string `json:"period"`
+	// Source is feed (the Management Activity API's blobs, and imported files) or
+	// audit_search (backfill's audit log query windows, a UTC day each).
+	Source      string `json:"source"`
 	Blobs       int    `json:"blobs_loaded"`
 	Records     int64  `json:"records"`
 	Quarantined int64  `json:"quarantined"`
@@ -35,9 +39,25 @@ type MissingBlob struct {
 	ContentType string    `json:"content_type"`
 	ContentID   string    `json:"content_id"`
 	Created     time.Time `json:"content_created"`
-	Status      string    `json:"status"`
-	Reason      string    `json:"reason"`
+	// Status is failed, expired, or open: an audit log query window whose query was
+	// created and not loaded (a crash or a stop left it; the next backfill queries it).
+	Status string `json:"status"`
+	Reason string `json:"reason"`
 }
+
+// Source names where a ledger row came from (CoverageRow.Source).
+func Source(contentID string) string {
+	if strings.HasPrefix(contentID, auditquery.Prefix) {
+		return SourceAuditSearch
+	}
+	return SourceFeed
+}
+
+// The sources of CoverageRow.Source.
+const (
+	SourceFeed        = "feed"
+	SourceAuditSearch = "audit_search"
+)
 
 // LastRun is the newest ingest_run row.
 type LastRun struct {
@@ -77,17 +97,18 @@ func Build(ctx context.Context, h sink.Handle, since time.Time, by string) (*Rep
 	if by == "hour" {
 		layout, step = "2006-01-02T15Z", time.Hour
 	}
-	cov := map[[3]string]*CoverageRow{}
+	cov := map[[4]string]*CoverageRow{}
 	seen := map[[2]string]map[string]bool{}
 	for _, e := range entries {
 		period := "(no date)"
 		if !e.Created.IsZero() {
 			period = e.Created.UTC().Truncate(step).Format(layout)
 		}
-		k := [3]string{e.TenantID, e.ContentType, period}
+		src := Source(e.ContentID)
+		k := [4]string{e.TenantID, e.ContentType, period, src}
 		row := cov[k]
 		if row == nil {
-			row = &CoverageRow{Tenant: e.TenantID, ContentType: e.ContentType, Period: period}
+			row = &CoverageRow{Tenant: e.TenantID, ContentType: e.ContentType, Period: period, Source: src}
 			cov[k] = row
 		}
 		switch e.Status {
@@ -106,8 +127,12 @@ func Build(ctx context.Context, h sink.Handle, since time.Time, by string) (*Rep
 			row.Expired++
 		}
 		if e.Status != schema.BlobLoaded {
+			st := e.Status
+			if src == SourceAuditSearch && st == schema.BlobFailed && strings.HasPrefix(e.Reason, auditquery.OpenReason) {
+				st = "open"
+			}
 			rep.Missing = append(rep.Missing, MissingBlob{Tenant: e.TenantID, ContentType: e.ContentType, ContentID: e.ContentID,
-				Created: e.Created, Status: e.Status, Reason: e.Reason})
+				Created: e.Created, Status: st, Reason: e.Reason})
 		}
 	}
 	for _, r := range cov {
@@ -121,7 +146,10 @@ func Build(ctx context.Context, h sink.Handle, since time.Time, by string) (*Rep
 		if a.ContentType != b.ContentType {
 			return a.ContentType < b.ContentType
 		}
-		return a.Period < b.Period
+		if a.Period != b.Period {
+			return a.Period < b.Period
+		}
+		return a.Source < b.Source
 	})
 	// A gap is a period inside the covered span of a tenant and content type with no
 	// blob loaded: quiet hours look the same, so status reports gaps, not errors.
@@ -180,9 +208,22 @@ func Print(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "Records stored: %d\n\n", rep.Records)
 	fmt.Fprintf(w, "Coverage since %s by %s of blob publication (UTC):\n", rep.Since.Format(time.RFC3339), rep.By)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tCONTENT TYPE\tPERIOD\tBLOBS\tRECORDS\tQUARANTINED\tFAILED\tEXPIRED")
+	history := false
 	for _, r := range rep.Coverage {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", escape.TerminalCell(r.Tenant), escape.TerminalCell(r.ContentType), r.Period, r.Blobs, r.Records, r.Quarantined, r.Failed, r.Expired)
+		history = history || r.Source == SourceAuditSearch
+	}
+	if history {
+		// Backfill's audit log query windows beside the feed: one more column.
+		fmt.Fprintln(tw, "TENANT\tCONTENT TYPE\tPERIOD\tSOURCE\tBLOBS\tRECORDS\tQUARANTINED\tFAILED\tEXPIRED")
+	} else {
+		fmt.Fprintln(tw, "TENANT\tCONTENT TYPE\tPERIOD\tBLOBS\tRECORDS\tQUARANTINED\tFAILED\tEXPIRED")
+	}
+	for _, r := range rep.Coverage {
+		src := ""
+		if history {
+			src = r.Source + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d\t%d\t%d\t%d\t%d\n", escape.TerminalCell(r.Tenant), escape.TerminalCell(r.ContentType), r.Period, src, r.Blobs, r.Records, r.Quarantined, r.Failed, r.Expired)
 	}
 	tw.Flush()
 	if len(rep.Gaps) > 0 {
@@ -196,7 +237,7 @@ func Print(w io.Writer, rep *Report) {
 		}
 	}
 	if len(rep.Missing) > 0 {
-		fmt.Fprintf(w, "\nKnown missing (%d blobs not loaded; failed ones are retried by the next run):\n", len(rep.Missing))
+		fmt.Fprintf(w, "\nKnown missing (%d blobs or query windows not loaded; failed and open ones are retried by the next run, or backfill for windows):\n", len(rep.Missing))
 		for _, m := range rep.Missing {
 			fmt.Fprintf(w, "  %s %s %s %s: %s\n", escape.TerminalCell(m.Status), escape.TerminalCell(m.Tenant), escape.TerminalCell(m.ContentType),
 				escape.TerminalCell(m.ContentID), escape.TerminalCell(m.Reason))
