@@ -18,6 +18,12 @@ type Record struct {
 	Values []any
 	// Props are the record's audit_property rows (record_id is ID).
 	Props []Property
+	// JSONChecked says that whoever built the record has checked that the value of
+	// every JSON column is valid JSON (package normalize does: raw is the document it
+	// parsed, the other JSON values are rendered from parsed values), so the sink does
+	// not parse them again. A record built any other way leaves it false and the sink
+	// checks.
+	JSONChecked bool
 }
 
 // Value returns the value of the named audit_record column (nil when NULL or unknown).

@@ -191,7 +191,8 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 	}
 
 	members := index.members(&root)
-	rec := schema.Record{ID: id, Values: make([]any, len(plans))}
+	// Every JSON value below is the parsed document or rendered from parsed values.
+	rec := schema.Record{ID: id, Values: make([]any, len(plans)), JSONChecked: true}
 	notesAt := -1
 	for i := range plans {
 		p := &plans[i]

@@ -127,7 +127,7 @@ func prepare(b Batch, length lengthFunc) (*prepared, error) {
 				set(timeAt, r.CreationTime)
 			}
 			for c := range cols {
-				v, err := checkValue(&cols[c], vals[c], length)
+				v, err := checkValue(&cols[c], vals[c], length, r.JSONChecked)
 				if err != nil {
 					return nil, &ValueError{RecordID: r.ID, Table: schema.AuditRecord.Name, Column: cols[c].Name, Reason: err.Error()}
 				}
@@ -179,7 +179,8 @@ func sameValue(got, was any) bool {
 }
 
 // checkValue returns v as the Go type of c's logical type, or why it cannot be stored.
-func checkValue(c *schema.Column, v any, length lengthFunc) (any, error) {
+// jsonChecked (Record.JSONChecked) skips parsing a JSON value again.
+func checkValue(c *schema.Column, v any, length lengthFunc, jsonChecked bool) (any, error) {
 	if v == nil {
 		if c.NotNull {
 			return nil, fmt.Errorf("NULL in a NOT NULL column")
@@ -200,7 +201,7 @@ func checkValue(c *schema.Column, v any, length lengthFunc) (any, error) {
 				return nil, fmt.Errorf("%d characters, longer than the column's %d", n, c.Size)
 			}
 		}
-		if c.Type == schema.JSON && !json.Valid([]byte(s)) {
+		if c.Type == schema.JSON && !jsonChecked && !json.Valid([]byte(s)) {
 			return nil, fmt.Errorf("not valid JSON")
 		}
 		return s, nil
