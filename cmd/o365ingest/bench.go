@@ -26,7 +26,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	concurrency := fs.Int("concurrency", 0, "blob downloads in flight (default: the pipeline's, 8)")
 	batch := fs.Int("batch", 0, "records per load transaction (default: the pipeline's, 5000)")
 	loaders := fs.Int("loaders", 0, "load transactions at once (default: the pipeline's, 1 on SQLite, else 2)")
-	memRecords := fs.Int("memory-records", 0, "records held in memory at most (default: the pipeline's, one batch)")
+	memRecords := fs.Int("memory-records", 0, "records held in memory at most (default: from ingest.memory_limit, 8192 at 256MiB)")
 	rowSample := fs.Int("row-sample", 5000, "records inserted one at a time over one connection")
 	connSample := fs.Int("newconn-sample", 200, "records inserted with a new connection each")
 	seed := fs.Int64("seed", 1, "seed of the emulated tenant")
@@ -93,7 +93,14 @@ nothing (for a database kept by --keep: its schema or database name in the DSN).
 	if *existing {
 		return benchExisting(ctx, env, driver, dsn)
 	}
+	// The benchmark process gets the memory settings ingest would: the Go runtime's limit,
+	// the record budget and SQLite's cache and mmap, from ingest.memory_limit.
+	mem := applyMemory(env, cfg, driver)
+	if *memRecords == 0 {
+		*memRecords = mem.Records
+	}
 	o := bench.Options{
+		SQLiteCache: mem.SQLiteCache, SQLiteMmap: mem.SQLiteMmap,
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
 		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
 		Seed: *seed, Keep: *keep, Queries: *queries, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,

@@ -234,6 +234,7 @@ func ingestOptions(env *Env, only []string, command string, mon *monitor.Monitor
 		Lookback:           time.Duration(cfg.Ingest.Lookback),
 		Concurrency:        cfg.Ingest.Concurrency,
 		BatchRecords:       cfg.Ingest.BatchRecords,
+		MemoryRecords:      cfg.Ingest.MemoryFor("", nil).Records,
 		ArchiveDir:         cfg.Ingest.ArchiveDir,
 		StartSubscriptions: cfg.Ingest.StartSubscriptions,
 		MaxListed:          cfg.Ingest.MaxListingEntries,

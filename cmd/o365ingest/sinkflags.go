@@ -47,7 +47,8 @@ func (sf *sinkFlags) open(ctx context.Context, env *Env, cfg *config.Config) (si
 	// stopped early still records its run as interrupted.
 	fctx, cancel := stop.Finishing(ctx)
 	defer cancel()
-	s, err := sink.Open(fctx, driver, dsn)
+	mem := applyMemory(env, cfg, driver)
+	s, err := sink.Open(fctx, driver, sink.BoundMemory(driver, dsn, mem.SQLiteCache, mem.SQLiteMmap))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", sink.Describe(driver, dsn), err)
 	}

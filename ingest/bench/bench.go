@@ -52,6 +52,9 @@ type Options struct {
 	// Concurrency, BatchRecords, Loaders and MemoryRecords are passed to the pipeline
 	// (0: its defaults).
 	Concurrency, BatchRecords, Loaders, MemoryRecords int
+	// SQLiteCache and SQLiteMmap bound SQLite's page cache and memory map, in bytes
+	// (sink.BoundMemory; 0: SQLite's defaults).
+	SQLiteCache, SQLiteMmap int64
 	// ChunkRecords is how many records one bulk-limit call loads (default 100,000).
 	ChunkRecords int
 	// RowSample and NewConnSample size the row-at-a-time phases (defaults 5,000 and 200).
@@ -245,7 +248,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	fmt.Fprintf(o.Out, "emulator: about %d records over 7 days, blobs every %s per content type, ready in %s %s\n",
 		o.Records, sp.BlobInterval, res.EmulatorStart.Round(100*time.Millisecond), where)
 
-	s, err := sink.Open(ctx, db.Driver, db.DSN)
+	s, err := sink.Open(ctx, db.Driver, sink.BoundMemory(db.Driver, db.DSN, o.SQLiteCache, o.SQLiteMmap))
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ const (
 	DefaultShutdownTimeout   = Duration(30 * time.Second)
 	DefaultMaxListingPages   = 10000
 	DefaultMaxListingEntries = 100000
+	DefaultMemoryLimit       = Size(256 << 20)
 )
 
 // ContentTypes returns the five Management Activity API content types, in the
@@ -228,6 +229,12 @@ type Ingest struct {
 	// (the batch in flight commits, the ledger and run log are written) before the
 	// stop turns hard: 1s to 1h, default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
+	// MemoryLimit is the memory the process aims to stay within: 64MiB to 1TiB, default
+	// 256MiB. It sets the Go runtime's memory limit (unless $GOMEMLIMIT is set, which
+	// wins), the pipeline's budget of records in memory (a quarter of it at 8 KiB a
+	// record) and, on SQLite, the page cache and memory map (an eighth of it each); see
+	// MemoryFor.
+	MemoryLimit Size `yaml:"memory_limit" json:"memory_limit"`
 }
 
 // GeoIPFiles returns the files GeoIPDB names (none when it is empty).
@@ -280,6 +287,7 @@ func Default() *Config {
 			ShutdownTimeout:    DefaultShutdownTimeout,
 			MaxListingPages:    DefaultMaxListingPages,
 			MaxListingEntries:  DefaultMaxListingEntries,
+			MemoryLimit:        DefaultMemoryLimit,
 		},
 		Log: Log{Level: "info", Format: "auto"},
 	}

@@ -52,3 +52,53 @@ func ResolveSink(driver, dsn string, cfg *Config, getenv func(string) string) (s
 	}
 	return driver, dsn
 }
+
+// EnvGoMemLimit is the Go runtime's own memory limit variable: when it is set, the runtime
+// has applied it already and it wins over ingest.memory_limit for the runtime's limit.
+const EnvGoMemLimit = "GOMEMLIMIT"
+
+// Memory is what ingest.memory_limit sets for a process loading into driver.
+type Memory struct {
+	// Limit is ingest.memory_limit in bytes.
+	Limit int64
+	// RuntimeLimit is the Go runtime's memory limit to set (runtime/debug.SetMemoryLimit):
+	// Limit less SQLite's page cache and mmap, which the Go heap does not hold. 0 when
+	// $GOMEMLIMIT is set (GoMemLimit holds it): the runtime applied that one and it wins.
+	RuntimeLimit int64
+	GoMemLimit   string
+	// Records is the pipeline's budget of records in memory (pipeline.Options.MemoryRecords):
+	// a quarter of Limit at recordBytes a record, at least minBudgetRecords.
+	Records int
+	// SQLiteCache and SQLiteMmap bound SQLite's page cache (PRAGMA cache_size) and memory
+	// map (PRAGMA mmap_size), in bytes: an eighth of Limit each. 0 for the other drivers,
+	// whose caches live in the database server.
+	SQLiteCache, SQLiteMmap int64
+}
+
+// recordBytes is what a record in the pipeline's budget costs in memory, garbage
+// collector headroom included (see pipeline.Options.MemoryRecords); minBudgetRecords
+// keeps fetching and loading overlapping at the smallest limits.
+const (
+	recordBytes      = 8 << 10
+	minBudgetRecords = 1000
+)
+
+// MemoryFor derives the memory settings of a process loading into driver (a name or
+// alias) from ingest.memory_limit; getenv reads $GOMEMLIMIT.
+func (in Ingest) MemoryFor(driver string, getenv func(string) string) Memory {
+	m := Memory{Limit: in.MemoryLimit.Bytes()}
+	if m.Limit <= 0 {
+		m.Limit = DefaultMemoryLimit.Bytes()
+	}
+	m.Records = max(minBudgetRecords, int(m.Limit/4/recordBytes))
+	if n, _ := sink.DriverName(driver); n == DriverSQLite {
+		m.SQLiteCache, m.SQLiteMmap = m.Limit/8, m.Limit/8
+	}
+	if getenv != nil {
+		m.GoMemLimit = getenv(EnvGoMemLimit)
+	}
+	if m.GoMemLimit == "" {
+		m.RuntimeLimit = m.Limit - m.SQLiteCache - m.SQLiteMmap
+	}
+	return m
+}

@@ -268,6 +268,9 @@ func (c *Config) coreProblems() []Problem {
 	if in.MaxListingPages < 1 || in.MaxListingPages > 1_000_000 {
 		add("ingest.max_listing_pages", "%d is out of range: want 1 to 1000000", in.MaxListingPages)
 	}
+	if in.MemoryLimit < 64<<20 || in.MemoryLimit > 1<<40 {
+		add("ingest.memory_limit", "%s is out of range: want 64MiB to 1TiB", in.MemoryLimit)
+	}
 	if in.MaxListingEntries < 1 || in.MaxListingEntries > 10_000_000 {
 		add("ingest.max_listing_entries", "%d is out of range: want 1 to 10000000", in.MaxListingEntries)
 	}

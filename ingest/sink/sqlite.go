@@ -219,3 +219,36 @@ func (s *SQLite) load(ctx context.Context, p *prepared, res *LoadResult) error {
 	}
 	return tx.Commit()
 }
+
+// BoundMemory returns the DSN of driver with the memory the database keeps in the
+// client process bounded: on SQLite, the page cache to cache bytes (PRAGMA cache_size)
+// and the memory map to mmap bytes (PRAGMA mmap_size), each unless the DSN sets it or
+// the bound is 0. Other drivers keep their caches in the server: their DSN is returned
+// as given.
+func BoundMemory(driver, dsn string, cache, mmap int64) string {
+	if n, _ := DriverName(driver); n != DialectSQLite {
+		return dsn
+	}
+	if dsn == "" {
+		dsn = defaultSQLitePath
+	}
+	query := ""
+	if i := strings.IndexByte(dsn, '?'); i >= 0 {
+		query = dsn[i+1:]
+	}
+	var add []string
+	if cache > 0 && !strings.Contains(query, "cache_size") {
+		add = append(add, fmt.Sprintf("_pragma=cache_size(%d)", -max(cache>>10, 1))) // negative: KiB
+	}
+	if mmap > 0 && !strings.Contains(query, "mmap_size") {
+		add = append(add, fmt.Sprintf("_pragma=mmap_size(%d)", mmap))
+	}
+	if len(add) == 0 {
+		return dsn
+	}
+	sep := "?"
+	if query != "" || strings.HasSuffix(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(add, "&")
+}
