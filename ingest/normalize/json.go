@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -72,6 +74,29 @@ type parser struct {
 	depth int
 	// dups lists the keys that occurred more than once in some object.
 	dups []string
+	// sc holds the members and elements of the objects and arrays being parsed; each is
+	// copied out, at its exact size, when it closes (no growth garbage per record).
+	sc *scratch
+}
+
+// scratch is a parser's reusable stacks, kept in scratchPool between documents.
+type scratch struct {
+	members []member
+	elems   []value
+	seen    map[string]bool
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{seen: make(map[string]bool)} }}
+
+// release clears what the stacks point into (the document) and returns them to the pool.
+func (p *parser) release() {
+	sc := p.sc
+	clear(sc.members[:cap(sc.members)])
+	clear(sc.elems[:cap(sc.elems)])
+	sc.members, sc.elems = sc.members[:0], sc.elems[:0]
+	clear(sc.seen)
+	p.sc = nil
+	scratchPool.Put(sc)
 }
 
 // syntaxError is invalid JSON; off is the byte offset where parsing stopped.
@@ -86,7 +111,8 @@ func (e *syntaxError) Error() string {
 
 // parseJSON parses one complete JSON document.
 func parseJSON(data string) (value, []string, error) {
-	p := parser{data: data}
+	p := parser{data: data, sc: scratchPool.Get().(*scratch)}
+	defer p.release()
 	p.skipSpace()
 	v, err := p.value()
 	if err != nil {
@@ -170,7 +196,8 @@ func (p *parser) object() (value, error) {
 	defer func() { p.depth-- }()
 	start := p.pos
 	p.pos++ // {
-	var members []member
+	base := len(p.sc.members)
+	defer func() { p.sc.members = p.sc.members[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -195,7 +222,7 @@ func (p *parser) object() (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		members = append(members, member{key: k, val: v})
+		p.sc.members = append(p.sc.members, member{key: k, val: v})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return value{}, p.errorf("unexpected end of input in an object")
@@ -206,6 +233,7 @@ func (p *parser) object() (value, error) {
 			continue
 		case '}':
 			p.pos++
+			members := slices.Clone(p.sc.members[base:])
 			p.noteDuplicates(members)
 			return value{kind: objectKind, raw: p.data[start:p.pos], obj: members}, nil
 		}
@@ -229,7 +257,8 @@ func (p *parser) noteDuplicates(members []member) {
 		}
 		return
 	}
-	seen := make(map[string]bool, len(members))
+	seen := p.sc.seen
+	clear(seen)
 	for _, m := range members {
 		if seen[m.key] {
 			p.dups = append(p.dups, m.key)
@@ -245,7 +274,8 @@ func (p *parser) array() (value, error) {
 	defer func() { p.depth-- }()
 	start := p.pos
 	p.pos++ // [
-	var elems []value
+	base := len(p.sc.elems)
+	defer func() { p.sc.elems = p.sc.elems[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
@@ -257,7 +287,7 @@ func (p *parser) array() (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		elems = append(elems, v)
+		p.sc.elems = append(p.sc.elems, v)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return value{}, p.errorf("unexpected end of input in an array")
@@ -268,7 +298,7 @@ func (p *parser) array() (value, error) {
 			continue
 		case ']':
 			p.pos++
-			return value{kind: arrayKind, raw: p.data[start:p.pos], arr: elems}, nil
+			return value{kind: arrayKind, raw: p.data[start:p.pos], arr: slices.Clone(p.sc.elems[base:])}, nil
 		}
 		return value{}, p.errorf("unexpected %s in an array, want ',' or ']'", p.describe())
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -190,7 +191,10 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 		return schema.Record{}, &Error{RecordID: errID, Reason: reason}
 	}
 
-	members := index.members(&root)
+	mbuf := memberBufs.Get().(*[]int)
+	defer memberBufs.Put(mbuf)
+	members := index.members(&root, *mbuf)
+	*mbuf = members[:0]
 	// Every JSON value below is the parsed document or rendered from parsed values.
 	rec := schema.Record{ID: id, Values: make([]any, len(plans)), JSONChecked: true}
 	notesAt := -1
@@ -283,6 +287,9 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 	}
 	return rec, nil
 }
+
+// memberBufs are the rootIndex.members slices of records being normalized, reused.
+var memberBufs = sync.Pool{New: func() any { return new([]int) }}
 
 // Where the geo columns are in schema.AuditRecord.
 var (

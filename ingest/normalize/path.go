@@ -210,8 +210,13 @@ func (ix *rootIndex) add(p *path) {
 }
 
 // members returns, per path id, the index of its root member, or -1.
-func (ix *rootIndex) members(root *value) []int {
-	exact := make([]int, 2*ix.paths)
+func (ix *rootIndex) members(root *value, reuse []int) []int {
+	// reuse is a slice of an earlier record (see memberBufs), cleared here.
+	if cap(reuse) < 2*ix.paths {
+		reuse = make([]int, 2*ix.paths)
+	}
+	exact := reuse[:2*ix.paths]
+	clear(exact)
 	fold := exact[ix.paths:]
 	exact = exact[:ix.paths]
 	var buf [64]byte
