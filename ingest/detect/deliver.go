@@ -208,15 +208,11 @@ func keysOf(m map[string]string) map[string]bool {
 // as text (the commands exactly, to copy), and the facts are escaped by
 // escape.TeamsMarkdown.
 func teamsMessage(a Alert) any {
-	var fs []map[string]string
-	for _, f := range facts(a) {
-		fs = append(fs, map[string]string{"title": escape.TeamsMarkdown(f[0]), "value": escape.TeamsMarkdown(f[1])})
-	}
 	body := []any{
 		map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": map[string]string{SeverityHigh: "Attention", SeverityMedium: "Warning"}[a.Severity],
 			"text": "o365ingest alert: " + escape.TeamsMarkdown(a.Rule)},
 		map[string]any{"type": "RichTextBlock", "inlines": []any{map[string]any{"type": "TextRun", "text": escape.Terminal(a.Summary)}}},
-		map[string]any{"type": "FactSet", "facts": fs},
+		teamsFactSet(facts(a)),
 	}
 	if len(a.Remediation) > 0 {
 		body = append(body,
@@ -224,6 +220,11 @@ func teamsMessage(a Alert) any {
 			map[string]any{"type": "RichTextBlock", "inlines": []any{map[string]any{"type": "TextRun", "fontType": "Monospace",
 				"text": escape.Terminal(strings.Join(a.Remediation, "\n\n"))}}})
 	}
+	return teamsCard(body)
+}
+
+// teamsCard wraps an Adaptive Card body in the message a Teams workflow webhook takes.
+func teamsCard(body []any) any {
 	return map[string]any{
 		"type": "message",
 		"attachments": []any{map[string]any{
@@ -236,6 +237,15 @@ func teamsMessage(a Alert) any {
 			},
 		}},
 	}
+}
+
+// teamsFactSet is a FactSet of title/value pairs, each escaped for Teams' markdown.
+func teamsFactSet(facts [][2]string) any {
+	var fs []map[string]string
+	for _, f := range facts {
+		fs = append(fs, map[string]string{"title": escape.TeamsMarkdown(f[0]), "value": escape.TeamsMarkdown(f[1])})
+	}
+	return map[string]any{"type": "FactSet", "facts": fs}
 }
 
 // slackMessage is a Block Kit message. Record text is only ever in rich_text text

@@ -48,26 +48,11 @@ func IngestPayload(format string, e IngestEvent) ([]byte, error) {
 	case "", FormatJSON:
 		return json.Marshal(e)
 	case FormatTeams:
-		var fs []map[string]string
-		for _, f := range facts {
-			fs = append(fs, map[string]string{"title": escape.TeamsMarkdown(f[0]), "value": escape.TeamsMarkdown(f[1])})
-		}
-		return json.Marshal(map[string]any{
-			"type": "message",
-			"attachments": []any{map[string]any{
-				"contentType": "application/vnd.microsoft.card.adaptive",
-				"content": map[string]any{
-					"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-					"type":    "AdaptiveCard",
-					"version": "1.4",
-					"body": []any{
-						map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": "Attention", "text": escape.TeamsMarkdown(title)},
-						map[string]any{"type": "TextBlock", "wrap": true, "text": escape.TeamsMarkdown(e.Message)},
-						map[string]any{"type": "FactSet", "facts": fs},
-					},
-				},
-			}},
-		})
+		return json.Marshal(teamsCard([]any{
+			map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": "Attention", "text": escape.TeamsMarkdown(title)},
+			map[string]any{"type": "TextBlock", "wrap": true, "text": escape.TeamsMarkdown(e.Message)},
+			teamsFactSet(facts),
+		}))
 	case FormatSlack:
 		var lines []string
 		for _, f := range facts {
