@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,36 +9,7 @@ import (
 	"github.com/o365ingest/o365ingest/ingest/auditquery"
 	"github.com/o365ingest/o365ingest/ingest/config"
 	"github.com/o365ingest/o365ingest/ingest/pipeline"
-	"github.com/o365ingest/o365ingest/ingest/sink"
-	"github.com/o365ingest/o365ingest/schema"
 )
-
-// ledgerOpenWindows makes every history source write a window whose query it created
-// to the ledger (failed, reason "query open: …") until the window loads, so status
-// names the windows a crash or a stop left open.
-func ledgerOpenWindows(ts []pipeline.Tenant, s sink.Sink, log *slog.Logger) {
-	for _, t := range ts {
-		src, ok := t.Source.(*auditquery.Source)
-		if !ok {
-			continue
-		}
-		tenantID := t.TenantID
-		src.OnOpen(func(ctx context.Context, w api.ContentBlob, reason string) {
-			mark := schema.Blob{TenantID: tenantID, ContentType: w.ContentType, ContentID: w.ContentID, Created: w.Created,
-				Status: schema.BlobFailed, Reason: reason, LoadedAt: time.Now().UTC()}
-			var err error
-			for i := 0; i < 3; i++ { // a deadlock beside the loads on MariaDB is retried
-				if err = s.MarkBlob(context.WithoutCancel(ctx), mark); err == nil {
-					return
-				}
-				time.Sleep(time.Duration(100<<i) * time.Millisecond)
-			}
-			if err != nil {
-				log.Warn("recording an open audit log query window in the ledger", "window", w.ContentID, "err", err)
-			}
-		})
-	}
-}
 
 // feedDays is how far back the Management Activity API serves content.
 const feedDays = 7 * 24 * time.Hour

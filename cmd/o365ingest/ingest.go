@@ -181,7 +181,6 @@ func cmdBackfill(ctx context.Context, env *Env, args []string) int {
 	}
 	if history != nil {
 		history.Sink, history.Observer = s, opts.Observer
-		ledgerOpenWindows(history.Tenants, s, env.Logger)
 		return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter, *history)
 	}
 	return onePass(ctx, env, opts, *progress, &cfg.Detect, alerter)

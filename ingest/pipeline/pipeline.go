@@ -45,6 +45,16 @@ type Source interface {
 	Fetch(ctx context.Context, b api.ContentBlob, archive io.Writer, fn func(rec json.RawMessage, index int) error) (api.BlobStats, error)
 }
 
+// OpenReporter is an optional capability of a Source whose blobs take a while to come
+// into being (an audit log query window: its query is created, runs, then serves its
+// records). It calls the function given to OnOpen when a blob opens, with a reason, and
+// the pipeline ledgers that blob as failed with the reason until its load overwrites
+// the row, so that status names what a crash or a stop left open and the next pass
+// fetches it again.
+type OpenReporter interface {
+	OnOpen(fn func(ctx context.Context, b api.ContentBlob, reason string))
+}
+
 // APISource adapts *api.Client to Source.
 type APISource struct{ *api.Client }
 
@@ -250,6 +260,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	// or the start limit never stops the tenant's other content types.
 	var units []unit
 	for _, t := range o.Tenants {
+		if op, ok := t.Source.(OpenReporter); ok {
+			op.OnOpen(r.ledgerOpen(t))
+		}
 		for _, ct := range t.ContentTypes {
 			units = append(units, unit{tenant: t, contentType: ct})
 		}

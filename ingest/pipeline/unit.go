@@ -363,3 +363,19 @@ func unitErr(sum *Summary) error {
 	}
 	return nil
 }
+
+// ledgerOpen returns the OpenReporter callback of tenant t: an opened blob is ledgered as
+// failed with the source's reason (retried like every ledger mark, and finished after a
+// soft stop), so status names it until it loads.
+func (r *runner) ledgerOpen(t Tenant) func(ctx context.Context, b api.ContentBlob, reason string) {
+	return func(ctx context.Context, b api.ContentBlob, reason string) {
+		key, note := contentKey(b.ContentID)
+		mark := schema.Blob{TenantID: t.TenantID, ContentType: b.ContentType, ContentID: key, Created: b.Created,
+			Status: schema.BlobFailed, Reason: withNote(note, reason), LoadedAt: r.o.Now().UTC()}
+		mctx, cancel := stop.Finishing(ctx)
+		defer cancel()
+		if err := retryDB(mctx, func() error { return r.o.Sink.MarkBlob(mctx, mark) }); err != nil {
+			r.o.Logger.Warn("recording an opened blob in the ledger", "tenant", t.Name, "blob", b.ContentID, "err", err)
+		}
+	}
+}
