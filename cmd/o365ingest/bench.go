@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/o365ingest/o365ingest/ingest/bench"
 	"github.com/o365ingest/o365ingest/ingest/config"
+	"github.com/o365ingest/o365ingest/ingest/detect"
 	"github.com/o365ingest/o365ingest/ingest/sink"
 )
 
@@ -33,6 +36,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline run to this file")
 	memProfile := fs.String("memprofile", "", "write the allocations of the pipeline run (pprof allocs) to this file")
 	heapProfile := fs.String("heapprofile", "", "write the heap profile taken at the pipeline's peak of live memory to this file")
+	processes := fs.Int("processes", 1, "also run N loading processes (o365ingest run, one config naming N emulated tenants) at once against the database and print their aggregate records/s beside one process's")
 	inProcess := fs.Bool("in-process", false, "run the emulator in this process (its memory and CPU then count as the pipeline's)")
 	keep := fs.Bool("keep", false, "keep the benchmark database")
 	queries := fs.Bool("queries", false, "after the load, time every documented example query with its EXPLAIN, and print the bytes per record (instead of the other phases)")
@@ -54,6 +58,16 @@ allocated during the pipeline run, per record). On MySQL/MariaDB it first prints
 server's innodb_buffer_pool_size, innodb_flush_log_at_trx_commit, innodb_log_file_size
 and sync_binlog.
 
+With --processes N (N > 1) the emulator serves N tenants (one emulator process each,
+the records shared between them) and, after the one-process pipeline run over all of
+them, N child processes run "o365ingest run" at once with the same config (every
+tenant) into the same emptied database, sharing the tenants' content types through the
+leases as docs/scaling.md recommends. It prints each process's records/s, CPU and peak
+RSS and the aggregate records/s beside the one process's, checks that the database then
+holds exactly the emulators' records (each blob loaded by one process), and adds
+processes=N processes_rps=... processes_ratio=... (aggregate over one process)
+processes_peak_rss_mb=... (the largest process's) to the RESULT line.
+
 With --queries, after the pipeline load it runs every example query of README.md and
 ingest/detect/README.md (ingest/examples) three times, printing the best and first time,
 the rows and the indexes EXPLAIN shows, then the bytes per record (table, raw, indexes,
@@ -64,8 +78,11 @@ nothing (for a database kept by --keep: its schema or database name in the DSN).
 	if fs.NArg() > 0 {
 		return usageError(env, "bench: unexpected arguments %q", fs.Args())
 	}
-	if *records <= 0 || *perBlob <= 0 || *latency < 0 || *concurrency < 0 || *batch < 0 || *loaders < 0 || *memRecords < 0 || *rowSample <= 0 || *connSample <= 0 {
-		return usageError(env, "bench: --records, --records-per-blob, --row-sample and --newconn-sample must be positive; --latency, --concurrency, --batch, --loaders and --memory-records not negative")
+	if *records <= 0 || *perBlob <= 0 || *latency < 0 || *concurrency < 0 || *batch < 0 || *loaders < 0 || *memRecords < 0 || *rowSample <= 0 || *connSample <= 0 || *processes <= 0 {
+		return usageError(env, "bench: --records, --records-per-blob, --row-sample, --newconn-sample and --processes must be positive; --latency, --concurrency, --batch, --loaders and --memory-records not negative")
+	}
+	if *processes > 1 && (*queries || *inProcess) {
+		return usageError(env, "bench: --processes goes with neither --queries nor --in-process")
 	}
 	// The benchmark makes a database of its own on the server named by --sink/--dsn, the
 	// environment, or a config file's sink (sink.dsn or sink.dsn_file) that is not
@@ -104,6 +121,7 @@ nothing (for a database kept by --keep: its schema or database name in the DSN).
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
 		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
 		Seed: *seed, Keep: *keep, Queries: *queries, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
+		Processes: *processes, Process: loadingProcess(config.Size(mem.Limit)),
 	}
 	if *inProcess {
 		o.Emulator = bench.InProcess
@@ -238,4 +256,106 @@ func childEmulator(ctx context.Context, spec bench.EmulatorSpec) (*bench.Emulato
 		}
 	}()
 	return e, nil
+}
+
+// loadingProcess runs one loading process of `bench --processes`: `o365ingest run`
+// (this binary) with a config naming every emulated tenant, the given memory limit, no
+// client-side quota (the emulators have none) and no detection rule (the load is what
+// is measured), into the benchmark database. Its peak RSS is its VmHWM, read every
+// 50 ms while it runs (wait4's ru_maxrss would not do: a child started by vfork and
+// exec counts the parent's peak too), its CPU from wait4, its counts from its summary.
+func loadingProcess(memLimit config.Size) bench.RunProcess {
+	return func(ctx context.Context, spec bench.ProcessSpec) (bench.ProcessResult, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return bench.ProcessResult{}, err
+		}
+		dir, err := os.MkdirTemp("", "o365bench-proc")
+		if err != nil {
+			return bench.ProcessResult{}, err
+		}
+		defer os.RemoveAll(dir)
+		var b strings.Builder
+		b.WriteString("tenants:\n")
+		env := os.Environ()
+		for i, e := range spec.Tenants {
+			fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %q\n    client_id: %q\n    client_secret: ${O365BENCH_SECRET%d}\n    api_url: %q\n    login_url: %q\n",
+				spec.Names[i], e.TenantID, e.ClientID, i, e.BaseURL, e.BaseURL)
+			env = append(env, fmt.Sprintf("O365BENCH_SECRET%d=%s", i, e.ClientSecret))
+		}
+		fmt.Fprintf(&b, "ingest:\n  rate_limit: 100000000\n  memory_limit: %s\n", memLimit)
+		if spec.Concurrency > 0 {
+			fmt.Fprintf(&b, "  concurrency: %d\n", spec.Concurrency)
+		}
+		if spec.BatchRecords > 0 {
+			fmt.Fprintf(&b, "  batch_records: %d\n", spec.BatchRecords)
+		}
+		b.WriteString("detect:\n  disabled:\n")
+		for _, r := range detect.RuleNames() {
+			fmt.Fprintf(&b, "    - %s\n", r)
+		}
+		cfg := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+			return bench.ProcessResult{}, err
+		}
+		cmd := exec.CommandContext(ctx, self, "run", "--config", cfg, "--log-level", "warn", "--progress", "none",
+			"--sink", spec.Driver, "--dsn", spec.DSN)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		cmd.Env = append(env, "O365INGEST_SINK_DRIVER=", "O365INGEST_SINK_DSN=")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return bench.ProcessResult{}, err
+		}
+		done := make(chan struct{})
+		peak := make(chan int64, 1)
+		go func() {
+			var hwm int64
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				hwm = max(hwm, bench.ProcessPeakRSS(cmd.Process.Pid))
+				select {
+				case <-done:
+					peak <- hwm
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		res := bench.ProcessResult{Duration: time.Since(start), PeakRSS: <-peak}
+		if err != nil {
+			return res, fmt.Errorf("%v:\n%s", err, out.String())
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+		var ok1, ok2 bool
+		res.Blobs, ok1 = summaryField(out.String(), "run: blobs ", "loaded")
+		res.Records, ok2 = summaryField(out.String(), "run: records ", "loaded")
+		res.Duplicates, _ = summaryField(out.String(), "run: records ", "duplicates")
+		if !ok1 || !ok2 {
+			return res, fmt.Errorf("no summary in its output:\n%s", out.String())
+		}
+		return res, nil
+	}
+}
+
+// summaryField reads key=N from the summary line starting with prefix.
+func summaryField(out, prefix, key string) (int, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, key+"="); ok {
+				n, err := strconv.Atoi(v)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
 }

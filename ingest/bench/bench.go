@@ -15,8 +15,16 @@
 //     sink.BulkLimiter; only those calls are timed.
 //  4. row at a time: truncated again, RowSample records go in one INSERT each over one
 //     connection, then NewConnSample with a new connection per row.
-//  5. latency: everything truncated, the pipeline again against an emulator that adds
+//  5. processes (with Processes > 1): everything truncated, Processes loading processes
+//     (`o365ingest run`, each with the same config naming every tenant) at once against
+//     the database, sharing the units through the leases; the database must then hold
+//     exactly the emulators' records, each blob loaded by one process.
+//  6. latency: everything truncated, the pipeline again against an emulator that adds
 //     Latency to every request.
+//
+// With Processes > 1 the emulator serves that many tenants (one emulator each, Records
+// shared between them), and the one-process phases load all of them: the two figures
+// are of the same load.
 package bench
 
 import (
@@ -29,6 +37,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/o365ingest/o365ingest/ingest/api"
@@ -63,6 +72,10 @@ type Options struct {
 	Seed int64
 	// Emulator starts the emulator (default InProcess).
 	Emulator StartEmulator
+	// Processes, when over 1, is how many tenants the emulators serve and how many
+	// loading processes the processes phase runs at once, each started by Process.
+	Processes int
+	Process   RunProcess
 	// CPUProfile, when set, receives a pprof CPU profile of the pipeline phase, and
 	// MemProfile its allocations (pprof "allocs", taken right after it).
 	CPUProfile, MemProfile io.Writer
@@ -104,6 +117,7 @@ func (o *Options) defaults() {
 	if o.Emulator == nil {
 		o.Emulator = InProcess
 	}
+	o.Processes = max(o.Processes, 1)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -155,9 +169,15 @@ type Result struct {
 	Limit                         Phase
 	Row, RowConn                  Phase
 	LatencyPhase                  Phase
-	Latency                       time.Duration
-	EmulatorStart                 time.Duration
-	InProcess                     bool
+	// Processes is how many loading processes the processes phase ran (1: none),
+	// ProcessPhase their records together over the time from their start to the last
+	// one's end, ProcessResults each one's figures.
+	Processes      int
+	ProcessPhase   Phase
+	ProcessResults []ProcessResult
+	Latency        time.Duration
+	EmulatorStart  time.Duration
+	InProcess      bool
 }
 
 // LimitRatio is pipeline/limit; RowRatio pipeline/row at a time; LatencyRatio the
@@ -165,6 +185,18 @@ type Result struct {
 func (r *Result) LimitRatio() float64   { return ratio(r.Pipeline.RPS(), r.Limit.RPS()) }
 func (r *Result) RowRatio() float64     { return ratio(r.Pipeline.RPS(), r.Row.RPS()) }
 func (r *Result) LatencyRatio() float64 { return ratio(r.LatencyPhase.RPS(), r.Pipeline.RPS()) }
+
+// ProcessesRatio is the processes' aggregate rate over the one process's.
+func (r *Result) ProcessesRatio() float64 { return ratio(r.ProcessPhase.RPS(), r.Pipeline.RPS()) }
+
+// ProcessesPeakRSS is the largest peak RSS of the loading processes, in bytes.
+func (r *Result) ProcessesPeakRSS() int64 {
+	var m int64
+	for _, p := range r.ProcessResults {
+		m = max(m, p.PeakRSS)
+	}
+	return m
+}
 
 func ratio(a, b float64) float64 {
 	if b == 0 {
@@ -177,25 +209,60 @@ func ratio(a, b float64) float64 {
 func (r *Result) ResultLine() string {
 	return fmt.Sprintf("RESULT sink=%s records=%d pipeline_rps=%.0f limit_rps=%.0f ratio=%.3f row_rps=%.0f peak_rss_mb=%.1f "+
 		"row_ratio=%.1f row_newconn_rps=%.0f latency_ms=%d latency_rps=%.0f latency_ratio=%.3f nothing_new_s=%.3f cpu_s=%.1f mb_per_s=%.1f "+
-		"cpu_us_per_record=%.1f alloc_kb_per_record=%.1f",
+		"cpu_us_per_record=%.1f alloc_kb_per_record=%.1f processes=%d processes_rps=%.0f processes_ratio=%.3f processes_peak_rss_mb=%.1f",
 		r.Driver, r.Pipeline.Records, r.Pipeline.RPS(), r.Limit.RPS(), r.LimitRatio(), r.Row.RPS(), float64(r.PeakRSS)/(1<<20),
 		r.RowRatio(), r.RowConn.RPS(), r.Latency.Milliseconds(), r.LatencyPhase.RPS(), r.LatencyRatio(), r.NothingNew.Seconds(),
 		r.CPU.Seconds(), float64(r.RawBytes)/(1<<20)/math.Max(r.Pipeline.Duration.Seconds(), 1e-9),
-		r.CPUPerRecord(), r.AllocPerRecord())
+		r.CPUPerRecord(), r.AllocPerRecord(), max(r.Processes, 1), r.ProcessPhase.RPS(), r.ProcessesRatio(), float64(r.ProcessesPeakRSS())/(1<<20))
 }
 
 // span is the part of the 7 days the emulator spreads its history over (see
 // emulator.Server.initialData): 7 days less 2 hours and a minute.
 const span = 7*24*time.Hour - 2*time.Hour - time.Minute
 
-// spec returns the emulator's settings for o: records per day to publish Records over
-// the look-back, and a blob interval that makes blobs of about RecordsPerBlob records
-// (five content types, one blob per content type per interval).
-func (o *Options) spec(latency time.Duration) EmulatorSpec {
-	perDay := int(math.Ceil(float64(o.Records) * 24 / span.Hours()))
-	interval := time.Duration(float64(span) * 5 * float64(o.RecordsPerBlob) / float64(o.Records))
+// spec returns the settings of emulator i (of Processes, each serving its share of
+// Records) for o: records per day to publish its share over the look-back, and a blob
+// interval that makes blobs of about RecordsPerBlob records (five content types, one
+// blob per content type per interval). Each has a seed of its own: another tenant.
+func (o *Options) spec(i int, latency time.Duration) EmulatorSpec {
+	records := float64(o.Records) / float64(o.Processes)
+	perDay := int(math.Ceil(records * 24 / span.Hours()))
+	interval := time.Duration(float64(span) * 5 * float64(o.RecordsPerBlob) / records)
 	interval = min(max(interval, time.Minute), 24*time.Hour).Round(time.Second)
-	return EmulatorSpec{Seed: o.Seed, RecordsPerDay: perDay, BlobInterval: interval, Latency: latency}
+	return EmulatorSpec{Seed: o.Seed + int64(i), RecordsPerDay: perDay, BlobInterval: interval, Latency: latency}
+}
+
+// startEmulators starts the emulators of every tenant, without latency (first
+// Processes) and, with Latency, with it (the next Processes), all at once.
+func (o *Options) startEmulators(ctx context.Context) ([]*Emulator, []*Emulator, error) {
+	n := o.Processes
+	if o.Latency > 0 {
+		n *= 2
+	}
+	emus := make([]*Emulator, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := time.Duration(0)
+			if i >= o.Processes {
+				lat = o.Latency
+			}
+			emus[i], errs[i] = o.Emulator(ctx, o.spec(i%o.Processes, lat))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, e := range emus {
+			if e != nil {
+				e.Close()
+			}
+		}
+		return nil, nil, err
+	}
+	return emus[:o.Processes], emus[o.Processes:], nil
 }
 
 // Run runs the benchmark.
@@ -217,36 +284,34 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}()
 	res.Driver = db.Driver
 
-	// The emulators (one with latency) are started together, before anything is timed.
-	start := time.Now()
-	emus := make([]*Emulator, 2)
-	errs := make([]error, 2)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if o.Latency > 0 {
-			emus[1], errs[1] = o.Emulator(ctx, o.spec(o.Latency))
-		}
-	}()
-	emus[0], errs[0] = o.Emulator(ctx, o.spec(0))
-	<-done
-	for _, e := range emus {
-		if e != nil {
-			defer e.Close()
-		}
+	if o.Processes > 1 && o.Process == nil {
+		return nil, fmt.Errorf("%d processes: no way to start a loading process (Options.Process)", o.Processes)
 	}
-	if err := errors.Join(errs...); err != nil {
+	// The emulators (and those with latency) are started together, before anything is
+	// timed.
+	start := time.Now()
+	emus, latEmus, err := o.startEmulators(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("starting the emulator: %w", err)
+	}
+	for _, e := range append(emus, latEmus...) {
+		defer e.Close()
 	}
 	res.EmulatorStart = time.Since(start)
 	res.InProcess = emus[0].InProcess
-	sp := o.spec(0)
+	res.Processes = o.Processes
+	sp := o.spec(0, 0)
 	where := "in a child process"
 	if res.InProcess {
 		where = "in this process (its memory and CPU are counted below)"
 	}
-	fmt.Fprintf(o.Out, "emulator: about %d records over 7 days, blobs every %s per content type, ready in %s %s\n",
-		o.Records, sp.BlobInterval, res.EmulatorStart.Round(100*time.Millisecond), where)
+	tenants := ""
+	if o.Processes > 1 {
+		where += " each"
+		tenants = fmt.Sprintf(" in %d tenants (one emulator each)", o.Processes)
+	}
+	fmt.Fprintf(o.Out, "emulator: about %d records over 7 days%s, blobs every %s per content type, ready in %s %s\n",
+		o.Records, tenants, sp.BlobInterval, res.EmulatorStart.Round(100*time.Millisecond), where)
 
 	s, err := sink.Open(ctx, db.Driver, sink.BoundMemory(db.Driver, db.DSN, o.SQLiteCache, o.SQLiteMmap))
 	if err != nil {
@@ -264,7 +329,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// 1. The pipeline.
-	tenant, err := tenantOf(ctx, emus[0], o.Logger)
+	tenant, err := tenantsOf(ctx, emus, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +373,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		float64(res.RawBytes)/(1<<20)/took.Seconds(), res.CPU.Seconds(), res.CPUPerRecord(), res.AllocPerRecord(), float64(res.PeakRSS)/(1<<20),
 		float64(res.PeakHeapLive)/(1<<20), float64(res.PeakHeapObjects)/(1<<20))
 
+	var truth map[string]struct{}
+	if o.Processes > 1 {
+		// Checked here too, so the figure the processes are compared with is of the
+		// same records.
+		if truth, err = fetchTruth(ctx, emus); err != nil {
+			return nil, err
+		}
+		if err := checkTruth(ctx, s, truth); err != nil {
+			return nil, fmt.Errorf("one process: %w", err)
+		}
+	}
+
 	if o.Queries {
 		if res.Queries, err = RunQueries(ctx, s.Handle(), o.Out); err != nil {
 			return nil, err
@@ -327,6 +404,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.NothingNew, res.NothingNewDL = took2, sum2.BlobsLoaded+sum2.BlobsFailed
 	fmt.Fprintf(o.Out, "nothing new: %d blobs listed, %d downloaded, in %s\n", sum2.BlobsListed, res.NothingNewDL, took2.Round(time.Millisecond))
 
+	// The processes.
+	if o.Processes > 1 {
+		if err := o.runProcesses(ctx, db, s, emus, truth, res); err != nil {
+			return nil, err
+		}
+		truth = nil
+		for i, p := range res.ProcessResults {
+			fmt.Fprintf(o.Out, "process %d: %d blobs, %d records (%d already stored) in %s: %.0f records/s, CPU %.1f s, peak RSS %.0f MB\n",
+				i, p.Blobs, p.Records, p.Duplicates, p.Duration.Round(time.Millisecond), Phase{Records: p.Records, Duration: p.Duration}.RPS(),
+				p.CPU.Seconds(), float64(p.PeakRSS)/(1<<20))
+		}
+		fmt.Fprintf(o.Out, "%d processes: %d records in %s: %.0f records/s together (one process: %.0f, %.2f×), the database holds exactly the emulators' records\n",
+			o.Processes, res.ProcessPhase.Records, res.ProcessPhase.Duration.Round(time.Millisecond), res.ProcessPhase.RPS(), res.Pipeline.RPS(), res.ProcessesRatio())
+	}
+
 	// 3 and 4. The references, on the same tables.
 	if err := o.references(ctx, s, db, tenant, res); err != nil {
 		return nil, err
@@ -337,7 +429,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := truncate(ctx, s, true); err != nil {
 			return nil, err
 		}
-		lt, err := tenantOf(ctx, emus[1], o.Logger)
+		lt, err := tenantsOf(ctx, latEmus, o.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -353,11 +445,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// pass runs one pipeline pass over the tenant's whole look-back.
-func (o *Options) pass(ctx context.Context, s sink.Sink, t pipeline.Tenant) (pipeline.Summary, time.Duration, error) {
+// pass runs one pipeline pass over the tenants' whole look-back.
+func (o *Options) pass(ctx context.Context, s sink.Sink, ts []pipeline.Tenant) (pipeline.Summary, time.Duration, error) {
 	start := time.Now()
 	sum, err := pipeline.Run(ctx, pipeline.Options{
-		Tenants: []pipeline.Tenant{t}, Sink: s, Logger: o.Logger, Command: "backfill",
+		Tenants: ts, Sink: s, Logger: o.Logger, Command: "backfill",
 		Concurrency: o.Concurrency, BatchRecords: o.BatchRecords, Loaders: o.Loaders, MemoryRecords: o.MemoryRecords,
 	})
 	took := time.Since(start)
@@ -373,9 +465,24 @@ func (o *Options) pass(ctx context.Context, s sink.Sink, t pipeline.Tenant) (pip
 	return sum, took, nil
 }
 
+// tenantsOf builds the pipeline tenants of the emulators (named by tenantNames) and
+// starts their subscriptions.
+func tenantsOf(ctx context.Context, emus []*Emulator, log *slog.Logger) ([]pipeline.Tenant, error) {
+	names := tenantNames(len(emus))
+	ts := make([]pipeline.Tenant, len(emus))
+	for i, e := range emus {
+		t, err := tenantOf(ctx, e, names[i], log)
+		if err != nil {
+			return nil, err
+		}
+		ts[i] = t
+	}
+	return ts, nil
+}
+
 // tenantOf builds the pipeline tenant of an emulator and starts its subscriptions
 // (untimed: a real deployment starts them once).
-func tenantOf(ctx context.Context, e *Emulator, log *slog.Logger) (pipeline.Tenant, error) {
+func tenantOf(ctx context.Context, e *Emulator, name string, log *slog.Logger) (pipeline.Tenant, error) {
 	c, err := api.New(api.Config{TenantID: e.TenantID, ClientID: e.ClientID, ClientSecret: e.ClientSecret,
 		APIURL: e.BaseURL, LoginURL: e.BaseURL, RateLimit: -1, Logger: log})
 	if err != nil {
@@ -384,7 +491,7 @@ func tenantOf(ctx context.Context, e *Emulator, log *slog.Logger) (pipeline.Tena
 	if _, err := c.EnsureSubscriptions(ctx, api.ContentTypes); err != nil {
 		return pipeline.Tenant{}, fmt.Errorf("starting the subscriptions: %w", err)
 	}
-	return pipeline.Tenant{Name: "bench", TenantID: e.TenantID, ContentTypes: api.ContentTypes, Source: pipeline.APISource{Client: c}}, nil
+	return pipeline.Tenant{Name: name, TenantID: e.TenantID, ContentTypes: api.ContentTypes, Source: pipeline.APISource{Client: c}}, nil
 }
 
 // ledgerTotals reads the blobs and raw bytes the pipeline loaded.
@@ -395,7 +502,7 @@ func ledgerTotals(ctx context.Context, s sink.Sink, res *Result) error {
 }
 
 // references measures the bulk-load limit and the row-at-a-time loaders.
-func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, t pipeline.Tenant, res *Result) error {
+func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, ts []pipeline.Tenant, res *Result) error {
 	bl, ok := s.(sink.BulkLimiter)
 	if !ok {
 		return fmt.Errorf("sink %s has no bulk-load path to compare with", s.Handle().Dialect.Name())
@@ -421,20 +528,26 @@ func (o *Options) references(ctx context.Context, s sink.Sink, db *Database, t p
 		chunk = chunk[:0]
 		return nil
 	}
-	err := eachRecord(ctx, t, func(r schema.Record) error {
-		if seen[r.ID] {
+	var err error
+	for _, t := range ts {
+		if err != nil {
+			break
+		}
+		err = eachRecord(ctx, t, func(r schema.Record) error {
+			if seen[r.ID] {
+				return nil
+			}
+			seen[r.ID] = true
+			if len(sample) < o.RowSample {
+				sample = append(sample, r)
+			}
+			chunk = append(chunk, r)
+			if len(chunk) >= o.ChunkRecords {
+				return flush()
+			}
 			return nil
-		}
-		seen[r.ID] = true
-		if len(sample) < o.RowSample {
-			sample = append(sample, r)
-		}
-		chunk = append(chunk, r)
-		if len(chunk) >= o.ChunkRecords {
-			return flush()
-		}
-		return nil
-	})
+		})
+	}
 	if err == nil {
 		err = flush()
 	}

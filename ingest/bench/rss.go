@@ -13,8 +13,15 @@ import (
 )
 
 // procStatus reads a "Name:   N kB" line of /proc/self/status, in bytes (0 if missing).
-func procStatus(name string) int64 {
-	f, err := os.Open("/proc/self/status")
+func procStatus(name string) int64 { return pidStatus("self", name) }
+
+// ProcessPeakRSS is the peak resident set (VmHWM) of the process pid so far, in bytes
+// (0 if it is gone or /proc is missing).
+func ProcessPeakRSS(pid int) int64 { return pidStatus(strconv.Itoa(pid), "VmHWM") }
+
+// pidStatus reads a "Name:   N kB" line of /proc/<pid>/status, in bytes (0 if missing).
+func pidStatus(pid, name string) int64 {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
