@@ -40,6 +40,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	inProcess := fs.Bool("in-process", false, "run the emulator in this process (its memory and CPU then count as the pipeline's)")
 	keep := fs.Bool("keep", false, "keep the benchmark database")
 	queries := fs.Bool("queries", false, "after the load, time every documented example query with its EXPLAIN, and print the bytes per record (instead of the other phases)")
+	schemaCost := fs.Bool("schema-cost", false, "measure the bulk-load limit on fresh tables of the current schema, the schema before 00009, and variants each changing one part (raw's type, each secondary index dropped, no property rows, fewer columns), instead of the other phases (default --records 100000)")
 	existing := fs.Bool("existing", false, "with --queries: load nothing, run the queries on the database --dsn names as it is (e.g. one kept by --keep)")
 	if code, ok := parseFlags(fs, env, args, `bench [--sink S --dsn DSN] [--records N] [--latency 50ms] [--concurrency N] [flags]
 
@@ -72,7 +73,17 @@ With --queries, after the pipeline load it runs every example query of README.md
 ingest/detect/README.md (ingest/examples) three times, printing the best and first time,
 the rows and the indexes EXPLAIN shows, then the bytes per record (table, raw, indexes,
 properties). --queries --existing runs them on the database --sink/--dsn names, loading
-nothing (for a database kept by --keep: its schema or database name in the DSN).`); !ok {
+nothing (for a database kept by --keep: its schema or database name in the DSN).
+
+With --schema-cost (--records defaults to 100000) it runs no pipeline: it fetches and
+normalizes the records once, then for each variant makes a fresh database and loads them
+by the same bulk loader as the limit: the current schema; the schema before version 9
+(goose up to version 8); raw as jsonb, json and text (PostgreSQL) or LONGTEXT without the
+JSON check (MySQL/MariaDB); each secondary index dropped in turn; every one dropped; no
+property rows; 7 of the columns (the typed ones NULL); and a narrow table (those, no
+secondary index, no properties). One line per variant gives records/s, the ratio to the
+current schema and bytes per record; the last line is
+SCHEMA_COST sink=... records=... limit_rps=... limit_before_rps=... limit_gain=...`); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -109,6 +120,16 @@ nothing (for a database kept by --keep: its schema or database name in the DSN).
 	}
 	if *existing {
 		return benchExisting(ctx, env, driver, dsn)
+	}
+	if *schemaCost && *queries {
+		return usageError(env, "bench: --schema-cost and --queries are separate runs")
+	}
+	if *schemaCost {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "records" })
+		if !given {
+			*records = 100_000
+		}
 	}
 	// The benchmark process gets the memory settings ingest would: the Go runtime's limit,
 	// the record budget and SQLite's cache and mmap, from ingest.memory_limit.
@@ -152,6 +173,19 @@ nothing (for a database kept by --keep: its schema or database name in the DSN).
 		}
 		defer f.Close()
 		o.HeapProfile = f
+	}
+	if *schemaCost {
+		rs, err := bench.SchemaCost(ctx, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(env.Stderr, "o365ingest: bench: interrupted")
+				return exitInterrupted
+			}
+			fmt.Fprintln(env.Stderr, "o365ingest: bench:", err)
+			return exitFailure
+		}
+		fmt.Fprintln(env.Stdout, bench.CostLine(driver, rs))
+		return exitOK
 	}
 	res, err := bench.Run(ctx, o)
 	if err != nil {

@@ -26,16 +26,84 @@ type BulkLimiter interface {
 	BulkLimit(ctx context.Context, recs []schema.Record) error
 }
 
+// LimitShape is what a shaped bulk-limit load writes (the benchmark's --schema-cost
+// variants): Columns of audit_record (nil: every column; the others are left NULL) and
+// whether the property rows go in too.
+type LimitShape struct {
+	Columns []string
+	NoProps bool
+	// ScrubRaw (PostgreSQL) replaces the escapes jsonb cannot hold in raw (\u0000, a
+	// lone surrogate) with \ufffd, for a raw column that is jsonb (before 00009).
+	ScrubRaw bool
+}
+
+// ShapedBulkLimiter is a BulkLimiter that loads a subset of the columns, or no
+// property rows (LimitShape).
+type ShapedBulkLimiter interface {
+	BulkLimiter
+	BulkLimitShape(ctx context.Context, recs []schema.Record, shape LimitShape) error
+}
+
+// shapeColumns returns the column names shape loads and their positions in a record's
+// Values (nil positions: every column in order).
+func shapeColumns(shape LimitShape) ([]string, []int, error) {
+	if shape.Columns == nil {
+		return schema.AuditRecord.ColumnNames(), nil, nil
+	}
+	at := make([]int, len(shape.Columns))
+	for i, c := range shape.Columns {
+		if at[i] = schema.AuditRecord.ColumnIndex(c); at[i] < 0 {
+			return nil, nil, fmt.Errorf("no column audit_record.%s", c)
+		}
+	}
+	return shape.Columns, at, nil
+}
+
+func pick(vals []any, at []int) []any {
+	if at == nil {
+		return vals
+	}
+	out := make([]any, len(at))
+	for i, j := range at {
+		out[i] = vals[j]
+	}
+	return out
+}
+
 // BulkLimit COPYs the records and their properties straight into the tables, in one
 // transaction.
 func (s *Postgres) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	return s.BulkLimitShape(ctx, recs, LimitShape{})
+}
+
+// BulkLimitShape is BulkLimit with the columns and properties of shape.
+func (s *Postgres) BulkLimitShape(ctx context.Context, recs []schema.Record, shape LimitShape) error {
+	cols, at, err := shapeColumns(shape)
+	if err != nil {
+		return err
+	}
 	if err := s.ensurePartitions(ctx, recs); err != nil {
 		return err
 	}
+	rawAt := schema.AuditRecord.ColumnIndex("raw")
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_record"}, schema.AuditRecord.ColumnNames(),
-			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return pgRecordValues(recs[i]), nil })); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_record"}, cols,
+			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+				vals := pgRecordValues(recs[i])
+				if shape.ScrubRaw {
+					if raw, ok := vals[rawAt].(string); ok {
+						if fixed, changed := pgScrubJSON(raw); changed {
+							vals = append([]any(nil), vals...)
+							vals[rawAt] = fixed
+						}
+					}
+				}
+				return pick(vals, at), nil
+			})); err != nil {
 			return fmt.Errorf("postgres: copying records: %w", err)
+		}
+		if shape.NoProps {
+			return nil
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_property"}, schema.AuditProperty.ColumnNames(), newPropSource(recs)); err != nil {
 			return fmt.Errorf("postgres: copying properties: %w", err)
@@ -72,22 +140,42 @@ func (s *propSource) Err() error             { return nil }
 // BulkLimit sends the records and their properties as TSV through LOAD DATA LOCAL INFILE,
 // in one transaction. The server's local_infile must be ON.
 func (s *MySQL) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	return s.BulkLimitShape(ctx, recs, LimitShape{})
+}
+
+// BulkLimitShape is BulkLimit with the columns and properties of shape.
+func (s *MySQL) BulkLimitShape(ctx context.Context, recs []schema.Record, shape LimitShape) error {
+	_, at, err := shapeColumns(shape)
+	if err != nil {
+		return err
+	}
+	t := &schema.AuditRecord
+	if at != nil {
+		narrow := *t
+		narrow.Columns = nil
+		for _, j := range at {
+			narrow.Columns = append(narrow.Columns, t.Columns[j])
+		}
+		t = &narrow
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := s.loadData(ctx, tx, &schema.AuditRecord, len(recs), func(i int) []any { return recs[i].Values }); err != nil {
+	if _, err := s.loadData(ctx, tx, t, len(recs), func(i int) []any { return pick(recs[i].Values, at) }); err != nil {
 		return err
 	}
-	var props [][]any
-	for _, r := range recs {
-		for _, p := range r.Props {
-			props = append(props, propValues(r.ID, p))
+	if !shape.NoProps {
+		var props [][]any
+		for _, r := range recs {
+			for _, p := range r.Props {
+				props = append(props, propValues(r.ID, p))
+			}
 		}
-	}
-	if _, err := s.loadData(ctx, tx, &schema.AuditProperty, len(props), func(i int) []any { return props[i] }); err != nil {
-		return err
+		if _, err := s.loadData(ctx, tx, &schema.AuditProperty, len(props), func(i int) []any { return props[i] }); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -95,12 +183,22 @@ func (s *MySQL) BulkLimit(ctx context.Context, recs []schema.Record) error {
 // BulkLimit inserts the records and their properties with one prepared INSERT each, in
 // one transaction.
 func (s *SQLite) BulkLimit(ctx context.Context, recs []schema.Record) error {
+	return s.BulkLimitShape(ctx, recs, LimitShape{})
+}
+
+// BulkLimitShape is BulkLimit with the columns and properties of shape.
+func (s *SQLite) BulkLimitShape(ctx context.Context, recs []schema.Record, shape LimitShape) error {
+	cols, at, err := shapeColumns(shape)
+	if err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	recStmt, err := tx.PrepareContext(ctx, s.d.insertSQL(&schema.AuditRecord))
+	recStmt, err := tx.PrepareContext(ctx, s.d.rebind(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)",
+		s.d.quote("audit_record"), s.d.columns(cols), placeholders(len(cols)))))
 	if err != nil {
 		return err
 	}
@@ -111,8 +209,11 @@ func (s *SQLite) BulkLimit(ctx context.Context, recs []schema.Record) error {
 	}
 	defer propStmt.Close()
 	for _, r := range recs {
-		if _, err := recStmt.ExecContext(ctx, s.d.args(r.Values)...); err != nil {
+		if _, err := recStmt.ExecContext(ctx, s.d.args(pick(r.Values, at))...); err != nil {
 			return fmt.Errorf("sqlite: storing record %s: %w", r.ID, err)
+		}
+		if shape.NoProps {
+			continue
 		}
 		for _, p := range r.Props {
 			if _, err := propStmt.ExecContext(ctx, propValues(r.ID, p)...); err != nil {
