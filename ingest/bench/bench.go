@@ -88,6 +88,8 @@ type Options struct {
 	// (RunQueries) and prints the bytes per record (MeasureSizes) instead of the
 	// other phases.
 	Queries bool
+	// CostRounds is how many times SchemaCost measures each variant (default 1).
+	CostRounds int
 	// Out receives a line per phase; Logger the pipeline's logs.
 	Out    io.Writer
 	Logger *slog.Logger
