@@ -42,6 +42,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	queries := fs.Bool("queries", false, "after the load, time every documented example query with its EXPLAIN, and print the bytes per record (instead of the other phases)")
 	schemaCost := fs.Bool("schema-cost", false, "measure the bulk-load limit on fresh tables of the current schema, the schema before 00009, and variants each changing one part (raw's type, each secondary index dropped, no property rows, fewer columns), instead of the other phases (default --records 100000)")
 	rounds := fs.Int("rounds", 1, "with --schema-cost: measure every variant this many times, round-robin, and keep the best")
+	variants := fs.String("variants", "", "with --schema-cost: only the current schema, the one before 00009 and the variants whose names contain one of these comma-separated strings (\"none\": those two alone)")
 	existing := fs.Bool("existing", false, "with --queries: load nothing, run the queries on the database --dsn names as it is (e.g. one kept by --keep)")
 	if code, ok := parseFlags(fs, env, args, `bench [--sink S --dsn DSN] [--records N] [--latency 50ms] [--concurrency N] [flags]
 
@@ -84,7 +85,9 @@ JSON check (MySQL/MariaDB); each secondary index dropped in turn; every one drop
 property rows; 7 of the columns (the typed ones NULL); and a narrow table (those, no
 secondary index, no properties). One line per variant gives records/s, the ratio to the
 current schema and bytes per record (--rounds N: each variant N times, round-robin, the best
-kept, every round's figure shown); the last line is
+kept, every round's figure shown; --variants raw,property: only the current schema, the one
+before 00009 and the variants whose names contain one of those; --variants none: the two
+alone); the last line is
 SCHEMA_COST sink=... records=... limit_rps=... limit_before_rps=... limit_gain=...`); !ok {
 		return code
 	}
@@ -143,7 +146,7 @@ SCHEMA_COST sink=... records=... limit_rps=... limit_before_rps=... limit_gain=.
 		SQLiteCache: mem.SQLiteCache, SQLiteMmap: mem.SQLiteMmap,
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
 		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
-		Seed: *seed, Keep: *keep, Queries: *queries, CostRounds: *rounds, Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
+		Seed: *seed, Keep: *keep, Queries: *queries, CostRounds: *rounds, CostVariants: costVariants(*variants), Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
 		Processes: *processes, Process: loadingProcess(config.Size(mem.Limit)),
 	}
 	if *inProcess {
@@ -394,4 +397,15 @@ func summaryField(out, prefix, key string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// costVariants splits --variants; "none" keeps no variant but the two schemas.
+func costVariants(s string) []string {
+	if s == "" {
+		return nil
+	}
+	if s == "none" {
+		return []string{""}
+	}
+	return strings.Split(s, ",")
 }

@@ -88,8 +88,11 @@ type Options struct {
 	// (RunQueries) and prints the bytes per record (MeasureSizes) instead of the
 	// other phases.
 	Queries bool
-	// CostRounds is how many times SchemaCost measures each variant (default 1).
-	CostRounds int
+	// CostRounds is how many times SchemaCost measures each variant (default 1), and
+	// CostVariants, when set, limits it to the current schema, the one before 00009
+	// and the variants whose names contain one of these strings.
+	CostRounds   int
+	CostVariants []string
 	// Out receives a line per phase; Logger the pipeline's logs.
 	Out    io.Writer
 	Logger *slog.Logger

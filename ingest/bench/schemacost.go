@@ -239,6 +239,19 @@ func SchemaCost(ctx context.Context, o Options) ([]CostResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(o.CostVariants) > 0 {
+		// The current schema and the one before 00009 always, then those named.
+		kept := probe[:2]
+		for _, v := range probe[2:] {
+			for _, want := range o.CostVariants {
+				if want != "" && strings.Contains(v.Name, want) {
+					kept = append(kept, v)
+					break
+				}
+			}
+		}
+		probe = kept
+	}
 	rounds := max(o.CostRounds, 1)
 	out := make([]CostResult, len(probe))
 	for round := 1; round <= rounds; round++ {
