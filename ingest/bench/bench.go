@@ -169,11 +169,13 @@ type Result struct {
 	// PeakHeapLive is the peak of the Go heap found live by a GC, PeakHeapObjects of
 	// the heap's objects (live plus garbage not yet collected), during the pipeline.
 	PeakHeapLive, PeakHeapObjects int64
-	NothingNew                    time.Duration
-	NothingNewDL                  int
-	Limit                         Phase
-	Row, RowConn                  Phase
-	LatencyPhase                  Phase
+	// AtPeakRSS is what made up the resident set at its largest sample (every 50 ms).
+	AtPeakRSS    RSSParts
+	NothingNew   time.Duration
+	NothingNewDL int
+	Limit        Phase
+	Row, RowConn Phase
+	LatencyPhase Phase
 	// Processes is how many loading processes the processes phase ran (1: none),
 	// ProcessPhase their records together over the time from their start to the last
 	// one's end, ProcessResults each one's figures.
@@ -352,6 +354,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.CPU, res.Allocated = cpuTime()-cpu0, allocatedBytes()-alloc0
 	live, objects := heap.Stop()
 	res.PeakHeapLive, res.PeakHeapObjects = int64(live), int64(objects)
+	res.AtPeakRSS = heap.atPeak
 	if o.HeapProfile != nil {
 		if _, err := heap.profile.WriteTo(o.HeapProfile); err != nil {
 			return nil, err
@@ -389,6 +392,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("one process: %w", err)
 		}
 	}
+
+	fmt.Fprintf(o.Out, "resident at the peak: %.0f MB = %.0f MB held by the Go runtime + %.0f MB of mapped files (executable, SQLite's map) + %.0f MB other (SQLite's cache and allocator)\n",
+		float64(res.AtPeakRSS.RSS)/(1<<20), float64(res.AtPeakRSS.Go)/(1<<20), float64(res.AtPeakRSS.File)/(1<<20), float64(res.AtPeakRSS.Other())/(1<<20))
 
 	if o.Queries {
 		if res.Queries, err = RunQueries(ctx, s.Handle(), o.Out); err != nil {

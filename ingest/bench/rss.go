@@ -68,6 +68,8 @@ type heapSampler struct {
 	stop             chan struct{}
 	done             chan struct{}
 	peakLive, peakIn uint64
+	// atPeak is what made up the resident set when it was largest.
+	atPeak RSSParts
 	// profile, when set, holds the heap profile taken at the peak of live bytes.
 	profile *bytes.Buffer
 }
@@ -77,7 +79,8 @@ func sampleHeap(profile bool) *heapSampler {
 	if profile {
 		h.profile = new(bytes.Buffer)
 	}
-	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	go func() {
 		defer close(h.done)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -92,6 +95,10 @@ func sampleHeap(profile bool) *heapSampler {
 				}
 			}
 			h.peakIn = max(h.peakIn, samples[1].Value.Uint64())
+			if rss := currentRSS(); rss > h.atPeak.RSS {
+				h.atPeak = RSSParts{RSS: rss, File: procStatus("RssFile") + procStatus("RssShmem"),
+					Go: int64(samples[2].Value.Uint64() - samples[3].Value.Uint64())}
+			}
 			select {
 			case <-h.stop:
 				return
@@ -101,6 +108,17 @@ func sampleHeap(profile bool) *heapSampler {
 	}()
 	return h
 }
+
+// RSSParts is what made up a resident set: File the pages of mapped files (the
+// executable, SQLite's memory map and WAL index), Go the memory the Go runtime holds
+// from the system (its heap, stacks and metadata, less what it released); the rest is
+// anonymous memory outside the Go runtime (SQLite's page cache and allocations in
+// modernc.org/sqlite's allocator), and Go pages not touched yet count in Go but not
+// in RSS.
+type RSSParts struct{ RSS, File, Go int64 }
+
+// Other is the anonymous memory outside the Go runtime (at least 0).
+func (p RSSParts) Other() int64 { return max(0, p.RSS-p.File-p.Go) }
 
 // Stop ends the sampling and returns the peaks.
 func (h *heapSampler) Stop() (live, objects uint64) {

@@ -230,10 +230,10 @@ type Ingest struct {
 	// stop turns hard: 1s to 1h, default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 	// MemoryLimit is the memory the process aims to stay within: 64MiB to 1TiB, default
-	// 256MiB. It sets the Go runtime's memory limit (unless $GOMEMLIMIT is set, which
-	// wins), the pipeline's budget of records in memory (a quarter of it at 8 KiB a
-	// record) and, on SQLite, the page cache and memory map (an eighth of it each); see
-	// MemoryFor.
+	// 256MiB. It sets the Go runtime's memory limit (five eighths of it, unless
+	// $GOMEMLIMIT is set, which wins), the pipeline's budget of records in memory (a
+	// quarter of it at 8 KiB a record) and, on SQLite, the page cache and memory map (a
+	// sixteenth of it each); see MemoryFor.
 	MemoryLimit Size `yaml:"memory_limit" json:"memory_limit"`
 }
 

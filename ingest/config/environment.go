@@ -62,18 +62,28 @@ type Memory struct {
 	// Limit is ingest.memory_limit in bytes.
 	Limit int64
 	// RuntimeLimit is the Go runtime's memory limit to set (runtime/debug.SetMemoryLimit):
-	// Limit less SQLite's page cache and mmap, which the Go heap does not hold. 0 when
-	// $GOMEMLIMIT is set (GoMemLimit holds it): the runtime applied that one and it wins.
+	// five eighths of Limit (goShare), whatever the driver. 0 when $GOMEMLIMIT is set
+	// (GoMemLimit holds it): the runtime applied that one and it wins.
 	RuntimeLimit int64
 	GoMemLimit   string
 	// Records is the pipeline's budget of records in memory (pipeline.Options.MemoryRecords):
 	// a quarter of Limit at recordBytes a record, at least minBudgetRecords.
 	Records int
 	// SQLiteCache and SQLiteMmap bound SQLite's page cache (PRAGMA cache_size) and memory
-	// map (PRAGMA mmap_size), in bytes: an eighth of Limit each. 0 for the other drivers,
-	// whose caches live in the database server.
+	// map (PRAGMA mmap_size), in bytes: a sixteenth of Limit each. The cache is resident
+	// about twice over (modernc.org/sqlite's allocator gives each 4 KiB page with its
+	// header a slot of 8 KiB), so SQLite takes some three sixteenths of Limit. 0 for the
+	// other drivers, whose caches live in the database server.
 	SQLiteCache, SQLiteMmap int64
 }
+
+// goShare is the Go runtime's part of Limit, in eighths. It is the same on every
+// driver so that the runtime's limit, not the collector's pace (GOGC), sets the size of
+// a backfill's heap, which is then the same at any backfill size. The other three
+// eighths are for what the runtime does not count: the executable's pages (some
+// 15 MB resident), SQLite's page cache, memory map and other allocations, and what the
+// heap overshoots its limit by while a collection runs (the limit is a soft one).
+const goShare = 5
 
 // recordBytes is what a record in the pipeline's budget costs in memory, garbage
 // collector headroom included (see pipeline.Options.MemoryRecords); minBudgetRecords
@@ -92,13 +102,13 @@ func (in Ingest) MemoryFor(driver string, getenv func(string) string) Memory {
 	}
 	m.Records = max(minBudgetRecords, int(m.Limit/4/recordBytes))
 	if n, _ := sink.DriverName(driver); n == DriverSQLite {
-		m.SQLiteCache, m.SQLiteMmap = m.Limit/8, m.Limit/8
+		m.SQLiteCache, m.SQLiteMmap = m.Limit/16, m.Limit/16
 	}
 	if getenv != nil {
 		m.GoMemLimit = getenv(EnvGoMemLimit)
 	}
 	if m.GoMemLimit == "" {
-		m.RuntimeLimit = m.Limit - m.SQLiteCache - m.SQLiteMmap
+		m.RuntimeLimit = m.Limit / 8 * goShare
 	}
 	return m
 }

@@ -26,12 +26,12 @@ func TestMemoryLimit(t *testing.T) {
 
 	in := Default().Ingest
 	m := in.MemoryFor("sqlite3", func(string) string { return "" })
-	want := Memory{Limit: 256 << 20, RuntimeLimit: 192 << 20, Records: 8192, SQLiteCache: 32 << 20, SQLiteMmap: 32 << 20}
+	want := Memory{Limit: 256 << 20, RuntimeLimit: 160 << 20, Records: 8192, SQLiteCache: 16 << 20, SQLiteMmap: 16 << 20}
 	if m != want {
 		t.Errorf("sqlite: %+v, want %+v", m, want)
 	}
 	m = in.MemoryFor("postgres", nil)
-	want = Memory{Limit: 256 << 20, RuntimeLimit: 256 << 20, Records: 8192}
+	want = Memory{Limit: 256 << 20, RuntimeLimit: 160 << 20, Records: 8192}
 	if m != want {
 		t.Errorf("postgres: %+v, want %+v", m, want)
 	}
