@@ -3,6 +3,7 @@ package normalize
 import (
 	"database/sql"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -390,5 +391,33 @@ func TestTimesEveryDatabaseCannotStoreAreRefused(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !strings.Contains(e.Reason, "CreationTime") || !strings.Contains(e.Reason, "1000") {
 		t.Fatalf("a CreationTime in year 999 gave %v, want a quarantine reason naming CreationTime and the range", err)
+	}
+}
+
+// BenchmarkCorpus normalizes every record of the corpus (../shared/corpus/records), the
+// mix of record types the product meets, and reports the cost per record:
+//
+//	go test ./ingest/normalize -run '^$' -bench Corpus -benchmem
+func BenchmarkCorpus(b *testing.B) {
+	files, err := filepath.Glob(filepath.Join(corpusDir(b), "records", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no corpus records found (%v)", err)
+	}
+	var ins []input
+	size := 0
+	for _, path := range files {
+		for _, in := range corpusLines(b, path) {
+			ins = append(ins, in)
+			size += len(in.raw)
+		}
+	}
+	src := Source{ContentType: "import", ContentID: "bench", IngestedAt: goldenTime}
+	b.SetBytes(int64(size / len(ins)))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		in := ins[n%len(ins)]
+		n++
+		Record(in.raw, src)
 	}
 }
