@@ -49,10 +49,12 @@ func (k kind) String() string {
 // value is one parsed JSON value.
 type value struct {
 	kind kind
-	// s is a string's decoded text, a number's literal, or "true"/"false".
-	s string
-	// raw is the value's text in the document, for objects and arrays.
-	raw string
+	// spaced says an object or array has whitespace between its tokens (its JSON text
+	// is then compacted; without, s is already compact).
+	spaced bool
+	// s is a string's decoded text, a number's literal, "true"/"false", or an object's
+	// or array's text in the document.
+	s   string
 	obj []member
 	arr []value
 }
@@ -75,8 +77,12 @@ type parser struct {
 	// dups lists the keys that occurred more than once in some object.
 	dups []string
 	// sc holds the members and elements of the objects and arrays being parsed; each is
-	// copied out, at its exact size, when it closes (no growth garbage per record).
+	// copied out, at its exact size, when it closes (no growth garbage per record):
+	// into ar when set, else into a slice of its own.
 	sc *scratch
+	ar *arena
+	// spaces counts the whitespace bytes skipped so far.
+	spaces int
 }
 
 // scratch is a parser's reusable stacks, kept in scratchPool between documents.
@@ -109,9 +115,82 @@ func (e *syntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at byte %d: %s", e.off, e.msg)
 }
 
-// parseJSON parses one complete JSON document.
-func parseJSON(data string) (value, []string, error) {
-	p := parser{data: data, sc: scratchPool.Get().(*scratch)}
+// arena holds the members and elements of the objects and arrays of one record's tree,
+// in chunks reused from record to record (see arenas): the tree of a record is the
+// largest part of what normalizing it allocates, and none of it outlives Record.
+type arena struct {
+	members [][]member
+	elems   [][]value
+	// m and e index the chunk being filled.
+	m, e int
+}
+
+// arenaChunk is the size of a chunk; a container larger than that gets a chunk of
+// its own size.
+const arenaChunk = 512
+
+var arenas = sync.Pool{New: func() any { return new(arena) }}
+
+func (a *arena) allocMembers(src []member) []member {
+	for {
+		if a.m == len(a.members) {
+			a.members = append(a.members, make([]member, 0, max(arenaChunk, len(src))))
+		}
+		c := a.members[a.m]
+		if cap(c)-len(c) >= len(src) {
+			n := len(c)
+			c = append(c, src...)
+			a.members[a.m] = c
+			return c[n:len(c):len(c)]
+		}
+		if len(c) == 0 {
+			// An empty chunk too small for this container: replace it.
+			a.members[a.m] = make([]member, 0, len(src))
+			continue
+		}
+		a.m++
+	}
+}
+
+func (a *arena) allocElems(src []value) []value {
+	for {
+		if a.e == len(a.elems) {
+			a.elems = append(a.elems, make([]value, 0, max(arenaChunk, len(src))))
+		}
+		c := a.elems[a.e]
+		if cap(c)-len(c) >= len(src) {
+			n := len(c)
+			c = append(c, src...)
+			a.elems[a.e] = c
+			return c[n:len(c):len(c)]
+		}
+		if len(c) == 0 {
+			a.elems[a.e] = make([]value, 0, len(src))
+			continue
+		}
+		a.e++
+	}
+}
+
+// release clears the chunks (they point into the document) and returns the arena to
+// the pool. Nothing allocated from it may be used afterwards.
+func (a *arena) release() {
+	for i := range a.members[:min(a.m+1, len(a.members))] {
+		clear(a.members[i])
+		a.members[i] = a.members[i][:0]
+	}
+	for i := range a.elems[:min(a.e+1, len(a.elems))] {
+		clear(a.elems[i])
+		a.elems[i] = a.elems[i][:0]
+	}
+	a.m, a.e = 0, 0
+	arenas.Put(a)
+}
+
+// parseJSON parses one complete JSON document. With an arena, the tree's containers
+// are allocated from it and live as long as it does.
+func parseJSON(data string, ar *arena) (value, []string, error) {
+	p := parser{data: data, sc: scratchPool.Get().(*scratch), ar: ar}
 	defer p.release()
 	p.skipSpace()
 	v, err := p.value()
@@ -139,14 +218,17 @@ func (p *parser) describe() string {
 }
 
 func (p *parser) skipSpace() {
+	start := p.pos
 	for p.pos < len(p.data) {
 		switch p.data[p.pos] {
 		case ' ', '\t', '\n', '\r':
 			p.pos++
 		default:
+			p.spaces += p.pos - start
 			return
 		}
 	}
+	p.spaces += p.pos - start
 }
 
 func (p *parser) value() (value, error) {
@@ -194,14 +276,14 @@ func (p *parser) object() (value, error) {
 		return value{}, err
 	}
 	defer func() { p.depth-- }()
-	start := p.pos
+	start, spaces := p.pos, p.spaces
 	p.pos++ // {
 	base := len(p.sc.members)
 	defer func() { p.sc.members = p.sc.members[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return value{kind: objectKind, raw: p.data[start:p.pos]}, nil
+		return value{kind: objectKind, spaced: p.spaces != spaces, s: p.data[start:p.pos]}, nil
 	}
 	for {
 		p.skipSpace()
@@ -233,9 +315,14 @@ func (p *parser) object() (value, error) {
 			continue
 		case '}':
 			p.pos++
-			members := slices.Clone(p.sc.members[base:])
+			var members []member
+			if p.ar != nil {
+				members = p.ar.allocMembers(p.sc.members[base:])
+			} else {
+				members = slices.Clone(p.sc.members[base:])
+			}
 			p.noteDuplicates(members)
-			return value{kind: objectKind, raw: p.data[start:p.pos], obj: members}, nil
+			return value{kind: objectKind, spaced: p.spaces != spaces, s: p.data[start:p.pos], obj: members}, nil
 		}
 		return value{}, p.errorf("unexpected %s in an object, want ',' or '}'", p.describe())
 	}
@@ -272,14 +359,14 @@ func (p *parser) array() (value, error) {
 		return value{}, err
 	}
 	defer func() { p.depth-- }()
-	start := p.pos
+	start, spaces := p.pos, p.spaces
 	p.pos++ // [
 	base := len(p.sc.elems)
 	defer func() { p.sc.elems = p.sc.elems[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return value{kind: arrayKind, raw: p.data[start:p.pos]}, nil
+		return value{kind: arrayKind, spaced: p.spaces != spaces, s: p.data[start:p.pos]}, nil
 	}
 	for {
 		p.skipSpace()
@@ -298,7 +385,13 @@ func (p *parser) array() (value, error) {
 			continue
 		case ']':
 			p.pos++
-			return value{kind: arrayKind, raw: p.data[start:p.pos], arr: slices.Clone(p.sc.elems[base:])}, nil
+			var elems []value
+			if p.ar != nil {
+				elems = p.ar.allocElems(p.sc.elems[base:])
+			} else {
+				elems = slices.Clone(p.sc.elems[base:])
+			}
+			return value{kind: arrayKind, spaced: p.spaces != spaces, s: p.data[start:p.pos], arr: elems}, nil
 		}
 		return value{}, p.errorf("unexpected %s in an array, want ',' or ']'", p.describe())
 	}
@@ -479,10 +572,13 @@ func (v *value) jsonText() string {
 	case stringKind:
 		return quoteJSON(v.s)
 	}
+	if !v.spaced {
+		return v.s // no whitespace between its tokens: compact as it is
+	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(v.raw)); err != nil {
+	if err := json.Compact(&buf, []byte(v.s)); err != nil {
 		// Cannot happen for text our parser accepted; keep the bytes rather than lose them.
-		return v.raw
+		return v.s
 	}
 	return buf.String()
 }
@@ -505,7 +601,7 @@ func (v *value) embedded() (value, bool) {
 	if s == "" || (s[0] != '[' && s[0] != '{') {
 		return value{}, false
 	}
-	inner, _, err := parseJSON(s)
+	inner, _, err := parseJSON(s, nil)
 	if err != nil {
 		return value{}, false
 	}

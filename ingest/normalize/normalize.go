@@ -168,7 +168,9 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 		return schema.Record{}, &Error{Reason: "record: empty"}
 	}
 	doc := string(text)
-	root, dups, err := parseJSON(doc)
+	ar := arenas.Get().(*arena)
+	defer ar.release()
+	root, dups, err := parseJSON(doc, ar)
 	if err != nil {
 		return schema.Record{}, &Error{Reason: "record: " + err.Error()}
 	}
