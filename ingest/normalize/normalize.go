@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/o365ingest/o365ingest/schema"
 )
@@ -157,6 +158,10 @@ func compilePlans(cols []schema.Column) ([]plan, *rootIndex) {
 }
 
 // Record normalizes one raw record. On failure it returns *Error, and the caller quarantines the record.
+//
+// The record keeps raw: its raw column (and the text columns and properties taken from
+// it) share raw's bytes rather than copy them, so the caller must not modify raw while
+// the record is in use (every source hands on a fresh slice per record).
 func Record(raw []byte, src Source) (schema.Record, error) {
 	var notes []string
 	text := raw
@@ -167,7 +172,8 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 	if len(bytes.TrimSpace(text)) == 0 {
 		return schema.Record{}, &Error{Reason: "record: empty"}
 	}
-	doc := string(text)
+	// The document shares text's bytes: raw's (see above), or the valid UTF-8 copy.
+	doc := unsafe.String(unsafe.SliceData(text), len(text))
 	ar := arenas.Get().(*arena)
 	defer ar.release()
 	root, dups, err := parseJSON(doc, ar)
@@ -244,7 +250,9 @@ func Record(raw []byte, src Source) (schema.Record, error) {
 			notesAt = i
 			continue
 		case ingestedAtCol:
-			v = src.IngestedAt.UTC()
+			// As every sink stores it (and without a monotonic clock reading), so that
+			// the sink has nothing to convert.
+			v = src.IngestedAt.UTC().Truncate(time.Microsecond)
 		case rawCol:
 			v = doc
 		case ipFromPaths, fromPaths:

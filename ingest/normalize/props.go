@@ -21,7 +21,7 @@ const (
 )
 
 // propLists are the lists expanded into audit_property rows, in row order.
-var propLists = []struct {
+var propLists = [...]struct {
 	name  string
 	shape listShape
 }{
@@ -47,12 +47,31 @@ var nameLimit = func() int {
 
 // properties expands the record's Name/Value lists into audit_property rows.
 func properties(root *value, id string) ([]schema.Property, error) {
-	var props []schema.Property
-	for _, l := range propLists {
+	// The lists are looked up first, so that the rows are allocated once, at the size
+	// they will have (a list sent as JSON text may add some).
+	var lists [len(propLists)]value
+	var found [len(propLists)]bool
+	n := 0
+	for i, l := range propLists {
 		v, ok := root.get(l.name)
 		if !ok {
 			continue
 		}
+		lists[i], found[i] = v, true
+		n++
+		if v.kind == arrayKind {
+			n += len(v.arr) - 1
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	props := make([]schema.Property, 0, n)
+	for li, l := range propLists {
+		if !found[li] {
+			continue
+		}
+		v := lists[li]
 		var elems []value
 		switch v.kind {
 		case nullKind:
@@ -85,6 +104,9 @@ func properties(root *value, id string) ([]schema.Property, error) {
 			}
 			props = append(props, p)
 		}
+	}
+	if len(props) == 0 {
+		return nil, nil // only empty lists
 	}
 	return props, nil
 }
