@@ -87,7 +87,9 @@ func (c *Client) FetchBlob(ctx context.Context, b ContentBlob, fn func(rec json.
 // archive gets the exact bytes once. Elements are handed on as raw bytes,
 // unchanged, whatever their JSON type (an element that is not an object is
 // still handed on); an element over Config.MaxRecordBytes is described in
-// BlobStats.Oversized instead. Each rec is a fresh slice fn may keep.
+// BlobStats.Oversized instead. Each rec is fn's to keep: nothing writes it again (it may
+// share its array with the blob's other records, capped at its end, so that an append
+// to it cannot reach them).
 //
 // A contentUri off the API origin is never called: the URI is rebuilt from the
 // API base, tenant and contentId (see contentURL). A NextPageUri on a blob
@@ -230,6 +232,10 @@ func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts Fe
 				sp.Close()
 			}
 			sp = &spool{limit: c.cfg.SpoolMemory, dir: c.cfg.SpoolDir, hash: sha256.New()}
+			if n := resp.ContentLength; n > 0 && n <= int64(sp.limit) && n <= limit {
+				// The body's size is known: one allocation instead of a doubling series.
+				sp.mem.Grow(int(n))
+			}
 			next = strings.TrimSpace(resp.Header.Get("NextPageUri"))
 			if next == "" {
 				next = strings.TrimSpace(resp.Header.Get("NextPageUrl"))
@@ -309,11 +315,36 @@ func (c *Client) handOn(b ContentBlob, p *blobPage, st *BlobStats, fn func(rec j
 	if err != nil {
 		return fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
 	}
+	// A page held in memory and split strictly hands on slices of its body, capped at
+	// their end (a caller appending to one cannot touch the next): no copy per record,
+	// and the scan captures nothing. The body stays in memory as long as its records.
+	var body []byte
 	capt := &capture{max: c.cfg.MaxRecordBytes}
+	br := newByteReader(r, capt)
+	if p.malformed == "" && p.sp.f == nil {
+		body = p.sp.mem.Bytes()
+		br = newByteReader(r, nil)
+	}
 	var fnErr error
-	_, err = p.elements(newByteReader(r, capt), func(_, _ int64) error {
+	_, err = p.elements(br, func(start, end int64) error {
 		i := st.Records
 		st.Records++
+		if body != nil {
+			rec := body[start:end:end]
+			if len(rec) > c.cfg.MaxRecordBytes {
+				sum := sha256.Sum256(rec)
+				st.Oversized = append(st.Oversized, OversizedRecord{Index: i, Bytes: int64(len(rec)), SHA256: hex.EncodeToString(sum[:]),
+					Head: bytes.Clone(rec[:min(len(rec), headBytes)]), Limit: c.cfg.MaxRecordBytes})
+				c.log.Warn("record over max_record_bytes not handed on", "content_type", b.ContentType, "blob", b.ContentID,
+					"ordinal", i, "bytes", len(rec))
+				return nil
+			}
+			if err := fn(rec, i); err != nil {
+				fnErr = fmt.Errorf("api: blob %s record %d: %w", b.ContentID, i, err)
+				return fnErr
+			}
+			return nil
+		}
 		if capt.oversized() {
 			st.Oversized = append(st.Oversized, OversizedRecord{Index: i, Bytes: capt.size, SHA256: capt.sum(),
 				Head: capt.buf, Limit: c.cfg.MaxRecordBytes})

@@ -226,3 +226,31 @@ func TestStalledAnswers(t *testing.T) {
 		t.Logf("refused: %v", err)
 	})
 }
+
+// TestHandedOnRecordsAreTheirOwn: the records of a blob held in memory are slices of
+// its body, capped at their end, so a caller that keeps them and appends to one
+// changes no other, and each holds exactly its element's bytes.
+func TestHandedOnRecordsAreTheirOwn(t *testing.T) {
+	for _, spool := range []int{64 << 10, 8} { // in memory, and in a temp file
+		srv := fake(t, func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "[ {\"Id\":\"a\"} ,\n{\"Id\":\"b\",\"x\":[1, 2]},{\"Id\":\"c\"}]")
+		})
+		c := client(t, srv.URL, func(c *api.Config) { c.SpoolMemory = spool })
+		var kept []json.RawMessage
+		_, err := c.FetchBlob(context.Background(), limitBlob(srv.URL), func(rec json.RawMessage, i int) error {
+			kept = append(kept, rec)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept[0] = append(kept[0], "XXXXXXXX"...)
+		kept[1] = append(kept[1], "YYYYYYYY"...)
+		want := []string{`{"Id":"a"}XXXXXXXX`, `{"Id":"b","x":[1, 2]}YYYYYYYY`, `{"Id":"c"}`}
+		for i, w := range want {
+			if string(kept[i]) != w {
+				t.Errorf("spool %d: record %d = %q, want %q", spool, i, kept[i], w)
+			}
+		}
+	}
+}
