@@ -208,7 +208,7 @@ func checkValue(c *schema.Column, v any, length lengthFunc, jsonChecked bool) (a
 	case schema.Int:
 		switch n := v.(type) {
 		case int64:
-			return n, nil
+			return v, nil // as given: boxing n again would allocate
 		case int:
 			return int64(n), nil
 		case int32:
@@ -226,11 +226,14 @@ func checkValue(c *schema.Column, v any, length lengthFunc, jsonChecked bool) (a
 			return nil, fmt.Errorf("a %T, want a time.Time", v)
 		}
 		// Every database keeps microseconds; MySQL would round the rest, the others truncate.
-		t = t.UTC().Truncate(time.Microsecond)
-		if t.Before(minTime) || t.After(maxTime) {
-			return nil, fmt.Errorf("time %s outside 1000-01-01..9999-12-31, which not every database can store", t.Format(time.RFC3339Nano))
+		u := t.UTC().Truncate(time.Microsecond)
+		if u.Before(minTime) || u.After(maxTime) {
+			return nil, fmt.Errorf("time %s outside 1000-01-01..9999-12-31, which not every database can store", u.Format(time.RFC3339Nano))
 		}
-		return t, nil
+		if u == t {
+			return v, nil // as given (see sameValue): boxing u again would allocate
+		}
+		return u, nil
 	}
 	return nil, fmt.Errorf("unknown logical type %v", c.Type)
 }
@@ -387,6 +390,11 @@ func blobValues(b schema.Blob, status string, now time.Time) []any {
 
 // propValues returns the row of schema.AuditProperty for p of record id, in column order.
 func propValues(id string, p schema.Property) []any {
+	return appendPropValues(make([]any, 0, 6), id, p)
+}
+
+// appendPropValues appends propValues(id, p) to dst.
+func appendPropValues(dst []any, id string, p schema.Property) []any {
 	var v, old any
 	if p.Value.Valid {
 		v = p.Value.String
@@ -394,7 +402,7 @@ func propValues(id string, p schema.Property) []any {
 	if p.OldValue.Valid {
 		old = p.OldValue.String
 	}
-	return []any{id, p.List, int64(p.Ordinal), p.Name, v, old}
+	return append(dst, id, p.List, int64(p.Ordinal), p.Name, v, old)
 }
 
 // hooks lets tests inject a failure at a named point inside Load's transaction.

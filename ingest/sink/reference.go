@@ -129,7 +129,8 @@ func (s *propSource) Next() bool {
 	if s.r >= len(s.recs) {
 		return false
 	}
-	s.current = propValues(s.recs[s.r].ID, s.recs[s.r].Props[s.p])
+	// One row at a time: CopyFrom encodes a row before it asks for the next.
+	s.current = appendPropValues(s.current[:0], s.recs[s.r].ID, s.recs[s.r].Props[s.p])
 	pgScrubNUL(s.current, nil)
 	return true
 }
