@@ -100,6 +100,26 @@ type Table struct {
 	// Since is the migration version that creates the table (see Versions); 0 means
 	// version 1 (00001_init.sql).
 	Since int
+	// Derived are columns the database computes from the row's other columns, for an
+	// index to serve a view's expression (see Derived). They are not logical columns.
+	Derived []Derived
+}
+
+// Derived is a column a database computes from the row (a VIRTUAL generated column on
+// MySQL/MariaDB), so that an index can serve an expression a view selects by: MariaDB
+// cannot index an expression itself, and without the index a question such as "failed
+// sign-ins by address" reads every sign-in row through a 128 MB buffer pool. Loaders
+// never write it and analysts do not name it: the views read it in that dialect's text
+// (ViewDef.Dialect). An Index of the same Dialects may list it among its columns.
+type Derived struct {
+	Name string
+	// Type is the column's physical type and Expr its expression over the row's columns,
+	// both in the dialect's own SQL (identifiers as in a view: "value" is quoted).
+	Type, Expr string
+	// Since is the version that adds it.
+	Since int
+	// Dialects are the dialects that have it (only mysql is rendered).
+	Dialects []string
 }
 
 // Created returns the version that creates the table.
@@ -113,6 +133,16 @@ func (t *Table) Column(name string) (Column, bool) {
 		}
 	}
 	return Column{}, false
+}
+
+// DerivedColumn returns the named derived column and whether it exists.
+func (t *Table) DerivedColumn(name string) (Derived, bool) {
+	for _, c := range t.Derived {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Derived{}, false
 }
 
 // ColumnIndex returns the position of the named column, or -1.

@@ -1,5 +1,7 @@
 package schema
 
+import "strings"
+
 // Versions lists every migration version in order. A schema change names the version
 // that makes it (Table.Since, Column.Since, Index.Since, ViewDef.Since); the generator
 // (go generate ./migrations/...) writes NNNNN_<Name>.sql for every dialect from it.
@@ -13,6 +15,7 @@ var Versions = []Version{
 	{Number: 5, Name: "analyst_queries", Doc: "Addresses and UPNs compare case-insensitively (FoldCase); indexes for the documented questions; client_country and client_asn; the views rewritten."},
 	{Number: 6, Name: "view_indexes", Doc: "Indexes the views need: records by type, one property of one record."},
 	{Number: 7, Name: "signin_group_by", Doc: "v_signin: MySQL/MariaDB do not group by client_ip through its index."},
+	{Number: 8, Name: "view_paths", Doc: "MySQL/MariaDB: v_signin's succeeded and v_sharing's external from indexed derived columns; indexes that answer the views' questions without reading rows."},
 }
 
 // Version is one migration version.
@@ -48,6 +51,18 @@ type ViewDef struct {
 	// need quoting are in double quotes ("value"), which the generator turns into each
 	// dialect's quoting; everything else must mean the same on every database.
 	SQL string
+	// Dialect holds the texts of the dialects that need their own SELECT (the same
+	// columns in the same order, meaning the same), e.g. one that reads a Derived
+	// column of schema.Table; the same quoting and NOCASE/MYSQL_ONLY rules apply.
+	Dialect map[string]string
+}
+
+// For returns the definition's text for dialect d.
+func (d ViewDef) For(dialect string) string {
+	if s, ok := d.Dialect[dialect]; ok {
+		return s
+	}
+	return d.SQL
 }
 
 // Def returns the view's definition at version v, and false when the view does not
@@ -72,7 +87,8 @@ var Views = []View{
 		"request_type", "auth_method", "result_detail", "device_id", "device_name", "device_os",
 		"browser", "device_compliant", "device_managed", "device_trust_type", "session_id",
 		"client_country", "client_asn"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVSignin2}, {Since: 5, SQL: sqlVSignin5}, {Since: 7, SQL: sqlVSignin7}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSignin2}, {Since: 5, SQL: sqlVSignin5}, {Since: 7, SQL: sqlVSignin7},
+			{Since: 8, SQL: sqlVSignin7, Dialect: map[string]string{"mysql": sqlVSigninMySQL8}}}},
 	{Name: "v_mailbox_rule", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "operation", "source",
 		"mailbox", "rule_name", "rule_operation", "result_status", "forward_to", "forward_as_attachment_to",
@@ -94,7 +110,8 @@ var Views = []View{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
 		"url", "site_url", "file_name", "shared_with", "shared_with_type", "event_data", "sharing_type",
 		"unique_sharing_id", "anonymous", "external"},
-		Defs: []ViewDef{{Since: 2, SQL: sqlVSharing2}, {Since: 5, SQL: sqlVSharing5}}},
+		Defs: []ViewDef{{Since: 2, SQL: sqlVSharing2}, {Since: 5, SQL: sqlVSharing5},
+			{Since: 8, SQL: sqlVSharing5, Dialect: map[string]string{"mysql": sqlVSharingMySQL8}}}},
 	{Name: "v_admin_change", Columns: []string{
 		"record_id", "tenant_id", "creation_time", "user_id", "client_ip", "workload", "operation",
 		"category", "target", "detail", "grantee", "result_status"},
@@ -421,3 +438,60 @@ const sqlVSignin7 = `SELECT r.id AS record_id,
        r.client_asn
   FROM audit_record r MYSQL_ONLY(IGNORE INDEX FOR GROUP BY (ix_audit_record_ip))
  WHERE r.record_type IN (9, 15) OR r.operation IN ('UserLoggedIn', 'UserLoginFailed')`
+
+// Version 8: on MySQL/MariaDB v_signin reads succeeded from audit_record's derived column
+// signin_succeeded (the same CASE, NULL for a record that is not a sign-in; see
+// SigninSucceeded), so that "failed sign-ins by address" reads the index
+// ix_audit_record_signin (signin_succeeded, client_ip, user_id, creation_time) alone
+// instead of every sign-in row (16 s at 200,000 records through a 128 MB buffer pool).
+// The other databases keep version 7's text.
+var sqlVSigninMySQL8 = strings.Replace(strings.Replace(sqlVSignin7,
+	`       CASE WHEN r.operation = 'UserLoginFailed' THEN 0
+            WHEN r.error_number IS NOT NULL AND r.error_number <> '0' THEN 0
+            WHEN r.login_status IS NOT NULL AND r.login_status <> 0 THEN 0
+            ELSE 1 END AS succeeded,`,
+	`       r.signin_succeeded AS succeeded,`, 1),
+	` WHERE r.record_type IN (9, 15) OR r.operation IN ('UserLoggedIn', 'UserLoginFailed')`,
+	` WHERE r.signin_succeeded IS NOT NULL`, 1)
+
+// SigninSucceeded is the expression of audit_record's MySQL derived column
+// signin_succeeded: v_signin's succeeded for a sign-in (the record types and operations
+// v_signin selects), NULL for any other record.
+const SigninSucceeded = `CASE WHEN "record_type" IN (9, 15) OR "operation" IN ('UserLoggedIn', 'UserLoginFailed') ` +
+	`THEN CASE WHEN "operation" = 'UserLoginFailed' THEN 0 ` +
+	`WHEN "error_number" IS NOT NULL AND "error_number" <> '0' THEN 0 ` +
+	`WHEN "login_status" IS NOT NULL AND "login_status" <> 0 THEN 0 ` +
+	`ELSE 1 END END`
+
+// Version 8: on MySQL/MariaDB v_sharing reads external from audit_record's derived column
+// sharing_external (the same CASE, NULL for a record that is not a sharing operation; see
+// SharingExternal), indexed with creation_time, so that "anonymous links and shares to
+// guests" (external = 1) reads only those rows. The other databases keep version 5's text.
+var sqlVSharingMySQL8 = strings.Replace(sqlVSharing5,
+	`       CASE WHEN r.operation LIKE 'Anonymous%' THEN 1
+            WHEN r.target_user_or_group_type = 'Guest' THEN 1
+            WHEN LOWER(COALESCE(r.target_user_or_group_name, r.user_shared_with, '')) LIKE '%#ext#%' THEN 1
+            ELSE 0 END AS external`,
+	`       r.sharing_external AS external`, 1)
+
+// SharingExternal is the expression of audit_record's MySQL derived column
+// sharing_external: v_sharing's external for a sharing operation (record type 14), NULL
+// for any other record.
+const SharingExternal = `CASE WHEN "record_type" = 14 ` +
+	`THEN CASE WHEN "operation" LIKE 'Anonymous%' THEN 1 ` +
+	`WHEN "target_user_or_group_type" = 'Guest' THEN 1 ` +
+	`WHEN LOWER(COALESCE("target_user_or_group_name", "user_shared_with", '')) LIKE '%#ext#%' THEN 1 ` +
+	`ELSE 0 END END`
+
+func init() {
+	// The MySQL texts are derived from the common ones by replacement: a replacement that
+	// no longer matches would leave the common text in place unnoticed.
+	for _, t := range []string{sqlVSigninMySQL8, sqlVSharingMySQL8} {
+		if t == sqlVSignin7 || t == sqlVSharing5 {
+			panic("schema: a MySQL view text of version 8 no longer matches its common text")
+		}
+	}
+	if !strings.Contains(sqlVSigninMySQL8, "r.signin_succeeded IS NOT NULL") {
+		panic("schema: v_signin's MySQL text of version 8 does not select by signin_succeeded")
+	}
+}

@@ -65,7 +65,7 @@ func RunQueries(ctx context.Context, h sink.Handle, out io.Writer) ([]QueryResul
 				r.Err = err
 			}
 			r.Indexes = dedup(used)
-			r.Expected = len(q.Indexes) == 0 || examples.Serves(used, q.Indexes)
+			r.Expected = len(q.Indexed(d)) == 0 || examples.Serves(used, q.Indexed(d))
 		}
 		res = append(res, r)
 		switch {
@@ -78,7 +78,7 @@ func RunQueries(ctx context.Context, h sink.Handle, out io.Writer) ([]QueryResul
 			}
 			mark := ""
 			if !r.Expected {
-				mark = " NOT the expected " + strings.Join(q.Indexes, "/")
+				mark = " NOT the expected " + strings.Join(q.Indexed(d), "/")
 			}
 			fmt.Fprintf(out, "  %-28s %8.1f ms (first %8.1f ms) %7d rows  index: %s%s\n",
 				q.Name, ms(r.Best), ms(r.First), r.Rows, idx, mark)

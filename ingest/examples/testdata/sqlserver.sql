@@ -71,14 +71,18 @@ ORDER BY r.creation_time;
 -- detect_forwarding_rules: Inbox rules that forward or redirect outside the organization
 SELECT creation_time, user_id, client_ip, source, rule_name, forward_to, redirect_to, forward_as_attachment_to, delete_message
   FROM v_mailbox_rule
- WHERE (forward_to IS NOT NULL OR redirect_to IS NOT NULL OR forward_as_attachment_to IS NOT NULL)
+ WHERE record_id IN (SELECT record_id FROM audit_property
+                      WHERE list = 'Parameters' AND name IN ('ForwardTo', 'RedirectTo', 'ForwardAsAttachmentTo'))
+   AND (forward_to IS NOT NULL OR redirect_to IS NOT NULL OR forward_as_attachment_to IS NOT NULL)
    AND LOWER(COALESCE(forward_to, redirect_to, forward_as_attachment_to)) NOT LIKE '%@contoso.com%'
  ORDER BY creation_time;
 
 -- detect_mailbox_forwarding: Mailbox forwarding to an outside address (the last change per mailbox wins)
 SELECT creation_time, user_id, client_ip, target, forwarding_smtp_address, deliver_to_mailbox_and_forward
   FROM v_mailbox_forwarding
- WHERE kind = 'mailbox'
+ WHERE record_id IN (SELECT record_id FROM audit_property
+                      WHERE list = 'Parameters' AND name = 'ForwardingSmtpAddress')
+   AND kind = 'mailbox'
    AND forwarding_smtp_address IS NOT NULL
    AND LOWER(forwarding_smtp_address) NOT LIKE '%@contoso.com'
  ORDER BY target, creation_time;
@@ -101,7 +105,7 @@ SELECT r.creation_time, r.workload, r.operation, r.user_id, r.object_id
 -- detect_anonymous_links: Anonymous links and shares to guests
 SELECT creation_time, user_id, operation, url, shared_with
   FROM v_sharing
- WHERE anonymous = 1 OR external = 1
+ WHERE external = 1
  ORDER BY creation_time;
 
 -- detect_admin_by_category: Admin changes by category

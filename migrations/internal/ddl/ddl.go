@@ -131,7 +131,8 @@ func createTable(b *strings.Builder, d string, t *schema.Table, v int, ifNotExis
 	}
 	for _, ix := range t.Indexes {
 		for _, c := range ix.Columns {
-			if _, ok := t.Column(c); !ok {
+			_, ok := t.Column(c)
+			if _, derived := t.DerivedColumn(c); !ok && !derived {
 				return fmt.Errorf("index %s: no column %s", ix.Name, c)
 			}
 		}
@@ -153,6 +154,11 @@ func createTable(b *strings.Builder, d string, t *schema.Table, v int, ifNotExis
 			return err
 		}
 		lines = append(lines, line)
+	}
+	if d == MySQL {
+		for _, dc := range t.Derived {
+			lines = append(lines, mysqlDerivedDef(dc))
+		}
 	}
 	// SQL Server cannot index NVARCHAR(MAX): index a persisted prefix instead.
 	var sqlServerPrefixed []string
@@ -316,9 +322,9 @@ func createIndex(d string, t *schema.Table, ix schema.Index, ifNotExists bool) (
 func mysqlKey(t *schema.Table, ix schema.Index) string {
 	cols := make([]string, len(ix.Columns))
 	for i, name := range ix.Columns {
-		c, _ := t.Column(name)
+		c, ok := t.Column(name)
 		cols[i] = Quote(MySQL, name)
-		if c.Type == schema.Text || c.Type == schema.JSON {
+		if ok && (c.Type == schema.Text || c.Type == schema.JSON) {
 			cols[i] += fmt.Sprintf("(%d)", MySQLPrefixChars)
 		}
 	}

@@ -108,6 +108,22 @@ func (s Source) Validate() error {
 				return fmt.Errorf("%s: a column added to an existing table must be nullable (rows already stored have no value)", what)
 			}
 		}
+		for _, dc := range t.Derived {
+			what := "derived column " + t.Name + "." + dc.Name
+			if err := since(what, dc.Since); err != nil {
+				return err
+			}
+			if dc.Since <= t.Created() {
+				return fmt.Errorf("%s: a derived column is added to an existing table (Since after the table's version)", what)
+			}
+			if !slices.Equal(dc.Dialects, []string{MySQL}) {
+				return fmt.Errorf("%s: only MySQL/MariaDB derived columns are rendered (Dialects: mysql)", what)
+			}
+			if _, clash := t.Column(dc.Name); clash || names["column "+t.Name+"."+dc.Name] {
+				return fmt.Errorf("%s: clashes with a column", what)
+			}
+			names["column "+t.Name+"."+dc.Name] = true
+		}
 		for _, ix := range t.Indexes {
 			what := "index " + ix.Name
 			if names["index "+ix.Name] {
@@ -124,6 +140,15 @@ func (s Source) Validate() error {
 			}
 			at := max(ix.Since, t.Created())
 			for _, name := range ix.Columns {
+				if dc, ok := t.DerivedColumn(name); ok {
+					if !slices.Equal(ix.Dialects, []string{MySQL}) {
+						return fmt.Errorf("%s: derived column %s.%s is MySQL's only: the index must be too", what, t.Name, name)
+					}
+					if max(dc.Since, t.Created()) > at {
+						return fmt.Errorf("%s: derived column %s.%s is added by version %d, after the index (version %d)", what, t.Name, name, dc.Since, at)
+					}
+					continue
+				}
 				c, ok := t.Column(name)
 				if !ok {
 					return fmt.Errorf("%s: no column %s.%s", what, t.Name, name)
@@ -176,6 +201,12 @@ func tableAt(t *schema.Table, v int) *schema.Table {
 			out.Indexes = append(out.Indexes, ix)
 		}
 	}
+	out.Derived = nil
+	for _, dc := range t.Derived {
+		if dc.Since <= v {
+			out.Derived = append(out.Derived, dc)
+		}
+	}
 	return &out
 }
 
@@ -188,6 +219,12 @@ func forDialect(d string, t *schema.Table) *schema.Table {
 			out.Indexes = append(out.Indexes, ix)
 		}
 	}
+	out.Derived = nil
+	for _, dc := range t.Derived {
+		if slices.Contains(dc.Dialects, d) {
+			out.Derived = append(out.Derived, dc)
+		}
+	}
 	return &out
 }
 
@@ -195,6 +232,7 @@ func forDialect(d string, t *schema.Table) *schema.Table {
 type change struct {
 	before, after *schema.Table // the table at the version before and at the version
 	columns       []schema.Column
+	derived       []schema.Derived
 	indexes       []schema.Index
 	// fold are existing columns that compare case-insensitively from this version on
 	// (as they stand at the version).
@@ -257,7 +295,12 @@ func (s Source) Render(d string, v int) (string, error) {
 				ch.indexes = append(ch.indexes, ix)
 			}
 		}
-		if len(ch.columns) > 0 || len(ch.indexes) > 0 || len(ch.fold) > 0 {
+		for _, dc := range t.Derived {
+			if dc.Since == v {
+				ch.derived = append(ch.derived, dc)
+			}
+		}
+		if len(ch.columns) > 0 || len(ch.derived) > 0 || len(ch.indexes) > 0 || len(ch.fold) > 0 {
 			changes = append(changes, ch)
 		}
 	}
@@ -420,6 +463,8 @@ func mysqlAlter(b *strings.Builder, table string, ch change, parts []string, dow
 	switch {
 	case len(ch.columns) > 0:
 		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'", table, ch.columns[0].Name)
+	case len(ch.derived) > 0:
+		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'", table, ch.derived[0].Name)
 	case len(ch.indexes) > 0:
 		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND INDEX_NAME = '%s'", table, ch.indexes[0].Name)
 	default:
@@ -466,7 +511,7 @@ const mysqlOnlyCall = "MYSQL_ONLY("
 // PostgreSQL, a case-insensitive COLLATE elsewhere), and MYSQL_ONLY(text) is text on
 // MySQL/MariaDB and nothing elsewhere.
 func ViewSQL(d string, def schema.ViewDef) string {
-	sql := quotedIdent.ReplaceAllStringFunc(def.SQL, func(m string) string {
+	sql := quotedIdent.ReplaceAllStringFunc(def.For(d), func(m string) string {
 		return Quote(d, m[1:len(m)-1])
 	})
 	for {
@@ -510,6 +555,16 @@ func ViewSQL(d string, def schema.ViewDef) string {
 		}
 		sql = sql[:i] + repl + sql[end+1:]
 	}
+}
+
+// mysqlDerivedDef returns dc's definition in MySQL's ALTER TABLE ... ADD COLUMN or
+// CREATE TABLE: a VIRTUAL generated column (computed when read, stored only in the
+// indexes over it, so the rows and the loaders are unchanged).
+func mysqlDerivedDef(dc schema.Derived) string {
+	expr := quotedIdent.ReplaceAllStringFunc(dc.Expr, func(m string) string {
+		return Quote(MySQL, m[1:len(m)-1])
+	})
+	return fmt.Sprintf("%s %s AS (%s) VIRTUAL", Quote(MySQL, dc.Name), dc.Type, expr)
 }
 
 // closingParen returns the index of the parenthesis that closes the one open before
@@ -585,6 +640,9 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		}
 		for _, def := range defs {
 			parts = append(parts, "ADD COLUMN "+def)
+		}
+		for _, dc := range ch.derived {
+			parts = append(parts, "ADD COLUMN "+mysqlDerivedDef(dc))
 		}
 		for _, ix := range ch.indexes {
 			parts = append(parts, "ADD "+mysqlKey(t, ix))
@@ -662,6 +720,9 @@ func alterDown(b *strings.Builder, d string, ch change) {
 		}
 		for _, ix := range ch.indexes {
 			parts = append(parts, "DROP KEY "+q(ix.Name))
+		}
+		for _, dc := range ch.derived {
+			parts = append(parts, "DROP COLUMN "+q(dc.Name))
 		}
 		for _, c := range ch.columns {
 			parts = append(parts, "DROP COLUMN "+q(c.Name))
