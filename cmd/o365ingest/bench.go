@@ -43,6 +43,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) int {
 	schemaCost := fs.Bool("schema-cost", false, "measure the bulk-load limit on fresh tables of the current schema, the schema before 00009, and variants each changing one part (raw's type, each secondary index dropped, no property rows, fewer columns), instead of the other phases (default --records 100000)")
 	rounds := fs.Int("rounds", 1, "with --schema-cost: measure every variant this many times, round-robin, and keep the best")
 	variants := fs.String("variants", "", "with --schema-cost: only the current schema, the one before 00009 and the variants whose names contain one of these comma-separated strings (\"none\": those two alone)")
+	allPhases := fs.Bool("all-phases", false, "with --queries: after the queries and the bytes per record, run the other phases too, on the same load")
 	existing := fs.Bool("existing", false, "with --queries: load nothing, run the queries on the database --dsn names as it is (e.g. one kept by --keep)")
 	if code, ok := parseFlags(fs, env, args, `bench [--sink S --dsn DSN] [--records N] [--latency 50ms] [--concurrency N] [flags]
 
@@ -76,6 +77,8 @@ ingest/detect/README.md (ingest/examples) three times, printing the best and fir
 the rows and the indexes EXPLAIN shows, then the bytes per record (table, raw, indexes,
 properties). --queries --existing runs them on the database --sink/--dsn names, loading
 nothing (for a database kept by --keep: its schema or database name in the DSN).
+--queries --all-phases goes on after them with the other phases, so that one load gives
+both the query times and the throughput figures.
 
 With --schema-cost (--records defaults to 100000) it runs no pipeline: it fetches and
 normalizes the records once, then for each variant makes a fresh database and loads them
@@ -123,6 +126,9 @@ SCHEMA_COST sink=... records=... limit_rps=... limit_before_rps=... limit_gain=.
 	if *existing && !*queries {
 		return usageError(env, "bench: --existing goes with --queries")
 	}
+	if *allPhases && (!*queries || *existing) {
+		return usageError(env, "bench: --all-phases goes with --queries, without --existing")
+	}
 	if *existing {
 		return benchExisting(ctx, env, driver, dsn)
 	}
@@ -146,7 +152,7 @@ SCHEMA_COST sink=... records=... limit_rps=... limit_before_rps=... limit_gain=.
 		SQLiteCache: mem.SQLiteCache, SQLiteMmap: mem.SQLiteMmap,
 		Driver: driver, DSN: dsn, Records: *records, RecordsPerBlob: *perBlob, Latency: *latency,
 		Concurrency: *concurrency, BatchRecords: *batch, Loaders: *loaders, MemoryRecords: *memRecords, RowSample: *rowSample, NewConnSample: *connSample,
-		Seed: *seed, Keep: *keep, Queries: *queries, CostRounds: *rounds, CostVariants: costVariants(*variants), Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
+		Seed: *seed, Keep: *keep, Queries: *queries, AllPhases: *allPhases, CostRounds: *rounds, CostVariants: costVariants(*variants), Out: env.Stdout, Logger: env.Logger, Emulator: childEmulator,
 		Processes: *processes, Process: loadingProcess(config.Size(mem.Limit)),
 	}
 	if *inProcess {

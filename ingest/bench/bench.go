@@ -86,8 +86,10 @@ type Options struct {
 	Keep bool
 	// Queries, after the pipeline phase, runs every documented example query
 	// (RunQueries) and prints the bytes per record (MeasureSizes) instead of the
-	// other phases.
-	Queries bool
+	// other phases; with AllPhases too, the other phases follow (so one load serves
+	// both the query times and the throughput figures).
+	Queries   bool
+	AllPhases bool
 	// CostRounds is how many times SchemaCost measures each variant (default 1), and
 	// CostVariants, when set, limits it to the current schema, the one before 00009
 	// and the variants whose names contain one of these strings.
@@ -404,7 +406,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		PrintSizes(o.Out, res.Sizes)
-		return res, nil
+		if !o.AllPhases {
+			return res, nil
+		}
 	}
 
 	// 2. Nothing new.

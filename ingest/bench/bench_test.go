@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,24 @@ func TestQueriesOnEveryDatabase(t *testing.T) {
 				t.Errorf("no sizes line:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestQueriesThenAllPhases: --queries --all-phases times the queries on the pipeline's
+// load and then measures the other phases as a plain run does.
+func TestQueriesThenAllPhases(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := bench.Run(ctx, bench.Options{Driver: sink.DialectSQLite, DSN: filepath.Join(t.TempDir(), "b.db"),
+		Records: 1000, RecordsPerBlob: 100, RowSample: 20, NewConnSample: 5, Queries: true, AllPhases: true, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(res.Queries) != len(examples.Queries) || res.Sizes.Records < 900 {
+		t.Fatalf("%d queries, sizes %+v\n%s", len(res.Queries), res.Sizes, out.String())
+	}
+	if res.Limit.Records != res.Pipeline.Records || res.Row.Records != 20 || !strings.Contains(out.String(), "bulk-load limit") {
+		t.Errorf("pipeline %d records, limit %d, row %d\n%s", res.Pipeline.Records, res.Limit.Records, res.Row.Records, out.String())
 	}
 }
