@@ -188,6 +188,9 @@ type blobPage struct {
 	sp        *spool
 	next      string
 	malformed string
+	// offsets are the [start, end) pairs of the elements of a body that scanned
+	// strictly (nil otherwise), found as it arrived.
+	offsets []int64
 }
 
 // contentURL is where b is fetched from: its contentUri when that is on the API
@@ -222,6 +225,7 @@ func (s *salvageNow) Error() string { return s.err.Error() }
 func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts FetchOptions, limit int64, st *BlobStats) (*blobPage, error) {
 	var sp *spool
 	var next string
+	var offsets []int64 // [start, end) of each element of the last body
 	lastMalformed := "" // hash of the last whole body that was malformed, for Salvage
 	err := c.do(ctx, request{method: http.MethodGet, url: u, what: "fetching blob", contentType: b.ContentType, retryNotFound: true,
 		timeout: c.cfg.BlobTimeout,
@@ -241,7 +245,11 @@ func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts Fe
 				next = strings.TrimSpace(resp.Header.Get("NextPageUrl"))
 			}
 			body := &capReader{r: resp.Body, limit: limit}
-			_, err := scanArray(newByteReader(io.TeeReader(body, sp), nil), nil)
+			offsets = offsets[:0]
+			_, err := scanArray(newByteReader(io.TeeReader(body, sp), nil), func(start, end int64) error {
+				offsets = append(offsets, start, end)
+				return nil
+			})
 			if err == nil && sp.err != nil {
 				err = fmt.Errorf("api: spooling blob: %w", sp.err)
 			}
@@ -279,7 +287,11 @@ func (c *Client) fetchPage(ctx context.Context, b ContentBlob, u string, opts Fe
 	if sp == nil {
 		return nil, err
 	}
-	return &blobPage{sp: sp, next: next, malformed: malformed}, err
+	page := &blobPage{sp: sp, next: next, malformed: malformed}
+	if err == nil && malformed == "" {
+		page.offsets = offsets
+	}
+	return page, err
 }
 
 // elements calls emit with the [start,end) offsets of each element of a page, read
@@ -326,7 +338,7 @@ func (c *Client) handOn(b ContentBlob, p *blobPage, st *BlobStats, fn func(rec j
 		br = newByteReader(r, nil)
 	}
 	var fnErr error
-	_, err = p.elements(br, func(start, end int64) error {
+	emit := func(start, end int64) error {
 		i := st.Records
 		st.Records++
 		if body != nil {
@@ -366,7 +378,17 @@ func (c *Client) handOn(b ContentBlob, p *blobPage, st *BlobStats, fn func(rec j
 			return fnErr
 		}
 		return nil
-	})
+	}
+	if body != nil && p.offsets != nil {
+		// Its elements were found as it arrived: no second scan.
+		for k := 0; k+1 < len(p.offsets); k += 2 {
+			if err := emit(p.offsets[k], p.offsets[k+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err = p.elements(br, emit)
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("api: reading spooled blob %s: %w", b.ContentID, err)
 	}
