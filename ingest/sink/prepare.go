@@ -266,31 +266,47 @@ func checkProps(r schema.Record, length lengthFunc) error {
 		list    string
 		ordinal int
 	}
-	seen := make(map[key]bool, len(r.Props))
-	for _, p := range r.Props {
-		where := fmt.Sprintf(" (%s[%d])", p.List, p.Ordinal)
-		for _, f := range []struct {
+	// A record's few properties are checked for a repeated (list, ordinal) pairwise;
+	// only a long list takes a map.
+	var seen map[key]bool
+	if len(r.Props) > 32 {
+		seen = make(map[key]bool, len(r.Props))
+	}
+	for i, p := range r.Props {
+		where := func() string { return fmt.Sprintf(" (%s[%d])", p.List, p.Ordinal) }
+		for _, f := range [...]struct {
 			col *schema.Column
 			s   string
 		}{{&propList, p.List}, {&propName, p.Name}} {
 			if !utf8.ValidString(f.s) {
-				return fail(f.col.Name, "invalid UTF-8"+where)
+				return fail(f.col.Name, "invalid UTF-8"+where())
 			}
 			if n := length(f.s); n > f.col.Size {
-				return fail(f.col.Name, fmt.Sprintf("%d characters, longer than the column's %d%s", n, f.col.Size, where))
+				return fail(f.col.Name, fmt.Sprintf("%d characters, longer than the column's %d%s", n, f.col.Size, where()))
 			}
 		}
 		if p.List == "" {
 			return fail("list", "empty")
 		}
 		if (p.Value.Valid && !utf8.ValidString(p.Value.String)) || (p.OldValue.Valid && !utf8.ValidString(p.OldValue.String)) {
-			return fail("value", "invalid UTF-8"+where)
+			return fail("value", "invalid UTF-8"+where())
 		}
-		k := key{p.List, p.Ordinal}
-		if seen[k] {
-			return fail("ordinal", "two properties at"+where)
+		repeated := false
+		if seen != nil {
+			k := key{p.List, p.Ordinal}
+			repeated = seen[k]
+			seen[k] = true
+		} else {
+			for _, q := range r.Props[:i] {
+				if q.Ordinal == p.Ordinal && q.List == p.List {
+					repeated = true
+					break
+				}
+			}
 		}
-		seen[k] = true
+		if repeated {
+			return fail("ordinal", "two properties at"+where())
+		}
 	}
 	return nil
 }
