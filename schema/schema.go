@@ -74,6 +74,11 @@ type Column struct {
 	// megan.bowen@contoso.com on every database, through the column's index. The stored
 	// text is unchanged (and raw keeps the record exactly as received).
 	FoldCase int
+	// Verbatim is the version from which a JSON column keeps its document's text exactly
+	// on PostgreSQL (json, where jsonb reorders keys, drops duplicates and cannot hold
+	// \u0000); 0: jsonb. The other databases keep JSON text as it is already (MySQL 8's
+	// binary JSON excepted).
+	Verbatim int
 }
 
 // Index is a secondary index.
@@ -88,6 +93,18 @@ type Index struct {
 	Pattern bool
 	// Dialects limits the index to these dialects (empty: every dialect).
 	Dialects []string
+	// Dropped is the version that drops the index (0: kept), on the dialects of
+	// DroppedOn (empty: every dialect that has it). An index is dropped when no
+	// documented question and no loader query needs it (another index serves them).
+	Dropped   int
+	DroppedOn []string
+	// Sparse is the version from which the index holds only the rows whose first
+	// column is not NULL, on PostgreSQL and SQLite (a partial index, WHERE c IS NOT
+	// NULL; MySQL/MariaDB and SQL Server keep a full one): for columns most records
+	// leave NULL (an Azure AD actor, a mailbox owner, a site, a GeoIP country), which
+	// then cost the bulk loader nothing. Every lookup (=, IN, LIKE, a range) implies the
+	// column is not NULL, so the planner still uses it; a query for IS NULL cannot.
+	Sparse int
 }
 
 // Table is one logical table.

@@ -313,7 +313,11 @@ func createIndex(d string, t *schema.Table, ix schema.Index, ifNotExists bool) (
 		if ifNotExists && d != SQLServer {
 			create = "CREATE INDEX IF NOT EXISTS "
 		}
-		return fmt.Sprintf("%s%s ON %s%s (%s);\n", create, q(ix.Name), q(t.Name), using, strings.Join(cols, ", ")), nil
+		where := ""
+		if ix.Sparse != 0 && (d == Postgres || d == SQLite) {
+			where = fmt.Sprintf(" WHERE %s IS NOT NULL", q(ix.Columns[0]))
+		}
+		return fmt.Sprintf("%s%s ON %s%s (%s)%s;\n", create, q(ix.Name), q(t.Name), using, strings.Join(cols, ", "), where), nil
 	}
 }
 

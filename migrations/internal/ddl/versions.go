@@ -104,6 +104,14 @@ func (s Source) Validate() error {
 					return fmt.Errorf("%s: only key and text columns can compare case-insensitively", what)
 				}
 			}
+			if c.Verbatim != 0 {
+				if err := since(what+" Verbatim", c.Verbatim); err != nil {
+					return err
+				}
+				if c.Type != schema.JSON || c.Verbatim < columnSince(t, c) {
+					return fmt.Errorf("%s: Verbatim is for a JSON column, from a version it exists in", what)
+				}
+			}
 			if c.Since > t.Created() && c.NotNull {
 				return fmt.Errorf("%s: a column added to an existing table must be nullable (rows already stored have no value)", what)
 			}
@@ -139,6 +147,27 @@ func (s Source) Validate() error {
 				}
 			}
 			at := max(ix.Since, t.Created())
+			if ix.Dropped != 0 {
+				if err := since(what+" Dropped", ix.Dropped); err != nil {
+					return err
+				}
+				if ix.Dropped <= at {
+					return fmt.Errorf("%s: Dropped %d is not after the version that adds it (%d)", what, ix.Dropped, at)
+				}
+			}
+			if ix.Sparse != 0 {
+				if err := since(what+" Sparse", ix.Sparse); err != nil {
+					return err
+				}
+				if ix.Sparse < at {
+					return fmt.Errorf("%s: Sparse %d is before the index exists (version %d)", what, ix.Sparse, at)
+				}
+			}
+			for _, d := range ix.DroppedOn {
+				if !slices.Contains(Dialects, d) {
+					return fmt.Errorf("%s: unknown dialect %q in DroppedOn", what, d)
+				}
+			}
 			for _, name := range ix.Columns {
 				if dc, ok := t.DerivedColumn(name); ok {
 					if !slices.Equal(ix.Dialects, []string{MySQL}) {
@@ -192,12 +221,18 @@ func tableAt(t *schema.Table, v int) *schema.Table {
 			if c.FoldCase > v {
 				c.FoldCase = 0
 			}
+			if c.Verbatim > v {
+				c.Verbatim = 0
+			}
 			out.Columns = append(out.Columns, c)
 		}
 	}
 	out.Indexes = nil
 	for _, ix := range t.Indexes {
-		if indexSince(t, ix) <= v {
+		if indexSince(t, ix) <= v && (ix.Dropped == 0 || v < ix.Dropped) {
+			if ix.Sparse > v {
+				ix.Sparse = 0
+			}
 			out.Indexes = append(out.Indexes, ix)
 		}
 	}
@@ -216,6 +251,12 @@ func forDialect(d string, t *schema.Table) *schema.Table {
 	out.Indexes = nil
 	for _, ix := range t.Indexes {
 		if len(ix.Dialects) == 0 || slices.Contains(ix.Dialects, d) {
+			if len(ix.DroppedOn) > 0 && !slices.Contains(ix.DroppedOn, d) {
+				ix.Dropped = 0 // kept on this dialect
+			}
+			if d != Postgres && d != SQLite {
+				ix.Sparse = 0 // no partial indexes
+			}
 			out.Indexes = append(out.Indexes, ix)
 		}
 	}
@@ -237,6 +278,12 @@ type change struct {
 	// fold are existing columns that compare case-insensitively from this version on
 	// (as they stand at the version).
 	fold []schema.Column
+	// dropped are existing indexes this version drops; verbatim the JSON columns that
+	// keep their text exactly from this version on (PostgreSQL: jsonb to json).
+	dropped  []schema.Index
+	verbatim []schema.Column
+	// sparse are existing indexes made partial by this version (as they stand at it).
+	sparse []schema.Index
 }
 
 // viewAt is a view's definition at some version.
@@ -288,11 +335,22 @@ func (s Source) Render(d string, v int) (string, error) {
 			case c.FoldCase == v:
 				ch.fold = append(ch.fold, c)
 				usesFold, folds = true, true
+			case c.Verbatim == v && d == Postgres:
+				ch.verbatim = append(ch.verbatim, c)
 			}
 		}
 		for _, ix := range t.Indexes {
+			if ix.Sparse > v {
+				ix.Sparse = 0 // partial from a later version
+			}
 			if indexSince(t, ix) == v {
 				ch.indexes = append(ch.indexes, ix)
+			}
+			if ix.Dropped == v && indexSince(t, ix) < v {
+				ch.dropped = append(ch.dropped, ix)
+			}
+			if ix.Sparse == v && indexSince(t, ix) < v {
+				ch.sparse = append(ch.sparse, ix)
 			}
 		}
 		for _, dc := range t.Derived {
@@ -300,7 +358,7 @@ func (s Source) Render(d string, v int) (string, error) {
 				ch.derived = append(ch.derived, dc)
 			}
 		}
-		if len(ch.columns) > 0 || len(ch.derived) > 0 || len(ch.indexes) > 0 || len(ch.fold) > 0 {
+		if len(ch.columns) > 0 || len(ch.derived) > 0 || len(ch.indexes) > 0 || len(ch.fold) > 0 || len(ch.dropped) > 0 || len(ch.verbatim) > 0 || len(ch.sparse) > 0 {
 			changes = append(changes, ch)
 		}
 	}
@@ -467,6 +525,11 @@ func mysqlAlter(b *strings.Builder, table string, ch change, parts []string, dow
 		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'", table, ch.derived[0].Name)
 	case len(ch.indexes) > 0:
 		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND INDEX_NAME = '%s'", table, ch.indexes[0].Name)
+	case len(ch.dropped) > 0:
+		// The version only drops indexes: the marker is the first one, present until
+		// the ALTER has run (absent until its undoing has).
+		check = fmt.Sprintf("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' AND INDEX_NAME = '%s'", table, ch.dropped[0].Name)
+		down = !down
 	default:
 		fmt.Fprintf(b, "%s;\n", stmt)
 		return
@@ -631,6 +694,34 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		folds = append(folds, def)
 	}
 	var affected []schema.Index // indexes SQL Server must drop to change a column's collation
+	if d != MySQL {
+		for _, ix := range ch.dropped {
+			if d == SQLServer {
+				fmt.Fprintf(b, "DROP INDEX IF EXISTS %s ON %s;\n", q(ix.Name), q(t.Name))
+			} else {
+				fmt.Fprintf(b, "DROP INDEX IF EXISTS %s;\n", q(ix.Name))
+			}
+		}
+	}
+	for _, ix := range ch.sparse {
+		// Built again as a partial index (PostgreSQL, SQLite).
+		stmt, err := createIndex(d, t, ix, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(b, "DROP INDEX IF EXISTS %s;\n%s", q(ix.Name), stmt)
+	}
+	if d == Postgres {
+		// json keeps a document's text exactly; the stored jsonb values become their
+		// jsonb text (the table is rewritten, under an exclusive lock).
+		for _, c := range ch.verbatim {
+			typ, err := ColumnType(d, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(b, "ALTER TABLE %s ALTER COLUMN %s TYPE %s;\n", q(t.Name), q(c.Name), typ)
+		}
+	}
 	switch d {
 	case MySQL:
 		// One ALTER TABLE per table: InnoDB applies it whole or not at all.
@@ -646,6 +737,9 @@ func alterUp(b *strings.Builder, d string, ch change) error {
 		}
 		for _, ix := range ch.indexes {
 			parts = append(parts, "ADD "+mysqlKey(t, ix))
+		}
+		for _, ix := range ch.dropped {
+			parts = append(parts, "DROP KEY "+q(ix.Name))
 		}
 		mysqlAlter(b, t.Name, ch, parts, false)
 	case SQLServer:
@@ -727,9 +821,35 @@ func alterDown(b *strings.Builder, d string, ch change) {
 		for _, c := range ch.columns {
 			parts = append(parts, "DROP COLUMN "+q(c.Name))
 		}
+		for _, ix := range ch.dropped {
+			parts = append(parts, "ADD "+mysqlKey(t, ix))
+		}
 		mysqlAlter(b, t.Name, ch, parts, true)
 		return
 	}
+	defer func() {
+		// The dropped indexes come back last, once the table is as it was, and the
+		// partial ones whole.
+		for _, ix := range ch.sparse {
+			ix.Sparse = 0
+			stmt, _ := createIndex(d, t, ix, true)
+			fmt.Fprintf(b, "DROP INDEX IF EXISTS %s;\n%s", q(ix.Name), stmt)
+		}
+		for _, ix := range ch.dropped {
+			stmt, _ := createIndex(d, t, ix, d != SQLServer)
+			b.WriteString(stmt)
+		}
+		if d == Postgres {
+			for _, c := range ch.verbatim {
+				old, _ := ch.before.Column(c.Name)
+				typ, _ := ColumnType(d, old)
+				// jsonb cannot hold \u0000 nor a lone surrogate escape: in a record
+				// stored since, each becomes \ufffd (an escaped backslash before such
+				// text is not told apart: Down is for development).
+				fmt.Fprintf(b, "ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s;\n", q(t.Name), q(c.Name), typ, pgJSONBScrub(q(c.Name)+"::text")+"::"+typ)
+			}
+		}
+	}()
 	var affected []schema.Index
 	if d == SQLServer {
 		affected = sqlServerAffected(ch)
@@ -850,4 +970,13 @@ func sqlServerNewPrefixes(ch change) []string {
 		}
 	}
 	return out
+}
+
+// pgJSONBScrub returns the SQL expression that makes the JSON text expr acceptable to
+// jsonb: \u0000 and lone surrogate escapes become \ufffd.
+func pgJSONBScrub(expr string) string {
+	const high, low = `\\u[dD][89abAB][0-9a-fA-F]{2}`, `\\u[dD][c-fC-F][0-9a-fA-F]{2}`
+	e := fmt.Sprintf(`replace(%s, '\u0000', '\ufffd')`, expr)
+	e = fmt.Sprintf(`regexp_replace(%s, '%s(?!%s)', '\\ufffd', 'g')`, e, high, low)
+	return fmt.Sprintf(`regexp_replace(%s, '(?<!%s)%s', '\\ufffd', 'g')`, e, high, low)
 }

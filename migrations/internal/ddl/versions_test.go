@@ -19,8 +19,8 @@ var next = schema.Newest() + 1
 
 // changed returns package schema's Source plus a version next that declares one of each
 // change: columns of each kind added to audit_record with indexes, a column added to an
-// alert table, a column made case-insensitive, a new table, and a view rewritten with a
-// new column.
+// alert table, a column made case-insensitive, an index dropped and one made partial, a
+// new table, and a view rewritten with a new column.
 func changed() ddl.Source {
 	src := ddl.Schema()
 	src.Versions = append(append([]schema.Version(nil), src.Versions...), schema.Version{Number: next, Name: "test_change", Doc: "A test."})
@@ -43,6 +43,15 @@ func changed() ddl.Source {
 			for i, col := range c.Columns {
 				if col.Name == "client_info_string" {
 					c.Columns[i].FoldCase = next
+				}
+			}
+			// An index dropped and one made partial (PostgreSQL, SQLite).
+			for i, ix := range c.Indexes {
+				switch ix.Name {
+				case "ix_audit_record_object":
+					c.Indexes[i].Dropped = next
+				case "ix_audit_record_user_time":
+					c.Indexes[i].Sparse = next
 				}
 			}
 		case "alert":
