@@ -299,9 +299,10 @@ func compareRecord(t *testing.T, s sink.Sink, want schema.Record, got []any) {
 		switch {
 		case c.Type == schema.JSON && w != nil && g != nil:
 			wj := w.(string)
-			if s.Handle().Dialect.Name() == sink.DialectPostgres && strings.Contains(wj, `\u0000`) {
-				// jsonb cannot hold \u0000: the sink replaced it and said so.
-				wj = strings.ReplaceAll(wj, `\u0000`, `\ufffd`)
+			if c.Name == "raw" && g.(string) != wj && s.Handle().Dialect.Name() != sink.DialectMySQL {
+				// raw keeps the record byte for byte (PostgreSQL: json since version 9;
+				// MySQL 8's binary JSON normalizes, MariaDB's does not).
+				t.Errorf("record %s: raw is not byte for byte as received:\n got %.300s\nwant %.300s", want.ID, g, wj)
 			}
 			if !jsonEqual(t, wj, g.(string)) {
 				t.Errorf("record %s: %s differs as JSON:\n got %.300s\nwant %.300s", want.ID, c.Name, g, wj)

@@ -95,6 +95,7 @@ func Migrate(ctx context.Context, s Sink, opts ...MigrateOption) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("%s: migrating up: %w", s.Handle().Dialect.Name(), err)
 	}
+	forgetDescriptions(s)
 	b, ok := s.(interface{ lookups() *base })
 	if !ok {
 		return fmt.Errorf("%s: sink %T cannot fill the lookup tables", s.Handle().Dialect.Name(), s)
@@ -115,7 +116,19 @@ func MigrateDown(ctx context.Context, s Sink, opts ...MigrateOption) error {
 		}
 		return fmt.Errorf("%s: migrating down: %w", s.Handle().Dialect.Name(), err)
 	}
+	forgetDescriptions(s)
 	return nil
+}
+
+// forgetDescriptions makes a sink forget what it cached of the tables' column types
+// once a migration may have changed them: pgx caches each COPY's statement description
+// per connection, and after 00009 (raw jsonb to json) a cached description would send
+// jsonb's binary format to a json column. A process that was loading while another
+// migrated keeps its cache: stop ingest before migrating (see migrations/README.md).
+func forgetDescriptions(s Sink) {
+	if r, ok := s.(interface{ resetConns() }); ok {
+		r.resetConns()
+	}
 }
 
 // MigrateStatus lists every migration the binary has, in version order, and whether the
@@ -190,6 +203,7 @@ func MigrateTo(ctx context.Context, s Sink, version int64, opts ...MigrateOption
 	if _, err := p.UpTo(ctx, version); err != nil {
 		return fmt.Errorf("%s: migrating up to %d: %w", s.Handle().Dialect.Name(), version, err)
 	}
+	forgetDescriptions(s)
 	b, ok := s.(interface{ lookups() *base })
 	if !ok {
 		return fmt.Errorf("%s: sink %T cannot fill the lookup tables", s.Handle().Dialect.Name(), s)

@@ -11,7 +11,8 @@
 //     an error naming the record and column (the normalizer prevents this upstream).
 //     Load checks every value against package schema before it writes anything and
 //     returns a *ValueError; the one exception is PostgreSQL, which cannot store NUL in
-//     text or \u0000 in jsonb: its sink stores U+FFFD instead and says so in parse_notes.
+//     text: its sink stores U+FFFD instead and says so in parse_notes (raw, json since
+//     version 9, keeps \u0000 escapes as received).
 //   - A record's properties are stored with it, exactly once: when a record id is
 //     already stored, the properties of the new copy are not added to it.
 //   - Every sink is a Leaser, and the ledger status of a blob only moves up
