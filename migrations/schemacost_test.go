@@ -122,6 +122,19 @@ func TestSchemaCostUpgrade(t *testing.T) {
 			if got := slices.Contains(indexNames(t, ctx, s, "audit_property"), "ix_audit_property_name"); got != nameKept || !slices.Contains(propIx, "ix_audit_property_name") {
 				t.Errorf("ix_audit_property_name after %d: %v (want %v), before %v", v, got, nameKept, propIx)
 			}
+			if d == sink.DialectPostgres {
+				// lz4 on the parent and its partitions (PostgreSQL 14+ with lz4).
+				var n, lz4 int
+				if err := s.Handle().DB.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE attcompression = 'l') FROM pg_attribute
+					WHERE attname = 'raw' AND (attrelid = to_regclass('audit_record') OR attrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass('audit_record')))`).Scan(&n, &lz4); err != nil {
+					t.Fatal(err)
+				}
+				var version int
+				s.Handle().DB.QueryRowContext(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version)
+				if n < 2 || (version >= 140000 && lz4 != n) {
+					t.Errorf("raw compression: %d of %d tables lz4 (server %d)", lz4, n, version)
+				}
+			}
 			if d != sink.DialectMySQL {
 				var def string
 				q := `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'ix_audit_record_actor_time'`

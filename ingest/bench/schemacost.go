@@ -108,6 +108,17 @@ func Variants(ctx context.Context, s sink.Sink) ([]Variant, error) {
 	}
 	switch d {
 	case sink.DialectPostgres:
+		// TOAST compression of raw (the largest value of a row past ~2 KB): version 9
+		// sets lz4 on PostgreSQL 14 and later; pglz is the server's default.
+		var comp string
+		if err := s.Handle().DB.QueryRowContext(ctx, `SELECT COALESCE(NULLIF(attcompression, ''), 'p') FROM pg_attribute WHERE attrelid = to_regclass('audit_record') AND attname = 'raw'`).Scan(&comp); err == nil {
+			other := map[string]string{"l": "pglz", "p": "lz4"}[comp]
+			if other != "" {
+				out = append(out, Variant{Name: "raw compressed with " + other, Shape: sink.LimitShape{ScrubRaw: scrub}, Setup: []string{
+					"ALTER TABLE audit_record ALTER COLUMN raw SET COMPRESSION " + other,
+					"ALTER TABLE audit_record_default ALTER COLUMN raw SET COMPRESSION " + other}})
+			}
+		}
 		for _, t := range []string{"jsonb", "json", "text"} {
 			if t != raw {
 				out = append(out, Variant{Name: "raw as " + t, Setup: []string{"ALTER TABLE audit_record ALTER COLUMN raw TYPE " + t},

@@ -18,6 +18,22 @@ CREATE INDEX IF NOT EXISTS "ix_audit_record_country_time" ON "audit_record" ("cl
 DROP INDEX IF EXISTS "ix_audit_record_asn_time";
 CREATE INDEX IF NOT EXISTS "ix_audit_record_asn_time" ON "audit_record" ("client_asn", "creation_time") WHERE "client_asn" IS NOT NULL;
 ALTER TABLE "audit_record" ALTER COLUMN "raw" TYPE json;
+-- +goose StatementBegin
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    IF current_setting('server_version_num')::int < 140000 THEN
+        RETURN;
+    END IF;
+    FOR t IN SELECT to_regclass('"audit_record"') UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = to_regclass('"audit_record"') LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN "raw" SET COMPRESSION lz4', t);
+    END LOOP;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL; -- built without lz4: pglz stays
+END
+$$;
+-- +goose StatementEnd
 
 DROP INDEX IF EXISTS "ix_audit_property_name";
 
@@ -37,4 +53,20 @@ DROP INDEX IF EXISTS "ix_audit_record_asn_time";
 CREATE INDEX IF NOT EXISTS "ix_audit_record_asn_time" ON "audit_record" ("client_asn", "creation_time");
 CREATE INDEX IF NOT EXISTS "ix_audit_record_tenant_time" ON "audit_record" ("tenant_id", "creation_time");
 CREATE INDEX IF NOT EXISTS "ix_audit_record_content" ON "audit_record" ("content_id");
+-- +goose StatementBegin
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    IF current_setting('server_version_num')::int < 140000 THEN
+        RETURN;
+    END IF;
+    FOR t IN SELECT to_regclass('"audit_record"') UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = to_regclass('"audit_record"') LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN "raw" SET COMPRESSION pglz', t);
+    END LOOP;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL; -- built without lz4: pglz stays
+END
+$$;
+-- +goose StatementEnd
 ALTER TABLE "audit_record" ALTER COLUMN "raw" TYPE jsonb USING regexp_replace(regexp_replace(replace("raw"::text, '\u0000', '\ufffd'), '\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})', '\\ufffd', 'g'), '(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}', '\\ufffd', 'g')::jsonb;
