@@ -292,6 +292,10 @@ func SchemaCost(ctx context.Context, o Options) ([]CostResult, error) {
 		fmt.Fprintf(o.Out, "schema cost: %-66s %8.0f records/s  %5.2f x current  %6.0f bytes/record  (rounds: %s)\n",
 			r.Variant.Name, r.Limit.RPS(), ratio(r.Limit.RPS(), base), s.PerRecord(total), strings.Join(each, " "))
 	}
+	for _, r := range out[:min(2, len(out))] {
+		fmt.Fprintf(o.Out, "%s: ", r.Variant.Name)
+		PrintSizes(o.Out, r.Sizes)
+	}
 	return out, nil
 }
 
