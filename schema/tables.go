@@ -182,7 +182,9 @@ var AuditRecord = Table{
 		// SQLite (Index.Sparse), with the mailbox owner's.
 		{Name: "ix_audit_record_actor_time", Columns: []string{"actor_upn", "creation_time"}, Since: 5, Sparse: SchemaCostVersion},
 		{Name: "ix_audit_record_target_time", Columns: []string{"target_upn", "creation_time"}, Since: 5, Sparse: SchemaCostVersion},
-		{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 5, Sparse: SchemaCostVersion},
+		// Dropped on MySQL/MariaDB by version 9: ix_audit_record_site_operation (version 8)
+		// begins with the same 255-character prefix and serves every lookup it served.
+		{Name: "ix_audit_record_site", Columns: []string{"site_url"}, Since: 5, Sparse: SchemaCostVersion, Dropped: SchemaCostVersion, DroppedOn: []string{"mysql"}},
 		{Name: "ix_audit_record_country_time", Columns: []string{"client_country", "creation_time"}, Since: 5, Sparse: SchemaCostVersion},
 		{Name: "ix_audit_record_asn_time", Columns: []string{"client_asn", "creation_time"}, Since: 5, Sparse: SchemaCostVersion},
 		// A network (client_ip LIKE '203.0.113.%'): MySQL, SQL Server and SQLite (GLOB)

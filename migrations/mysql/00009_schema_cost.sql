@@ -6,7 +6,7 @@
 
 -- +goose Up
 SET @o365ingest_ddl = IF((SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'audit_record' AND INDEX_NAME = 'ix_audit_record_tenant_time') > 0,
-    'ALTER TABLE `audit_record` DROP KEY `ix_audit_record_tenant_time`, DROP KEY `ix_audit_record_content`',
+    'ALTER TABLE `audit_record` DROP KEY `ix_audit_record_tenant_time`, DROP KEY `ix_audit_record_content`, DROP KEY `ix_audit_record_site`',
     'DO 0');
 PREPARE o365ingest_ddl FROM @o365ingest_ddl;
 EXECUTE o365ingest_ddl;
@@ -14,7 +14,7 @@ DEALLOCATE PREPARE o365ingest_ddl;
 
 -- +goose Down
 SET @o365ingest_ddl = IF((SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'audit_record' AND INDEX_NAME = 'ix_audit_record_tenant_time') = 0,
-    'ALTER TABLE `audit_record` ADD KEY `ix_audit_record_tenant_time` (`tenant_id`, `creation_time`), ADD KEY `ix_audit_record_content` (`content_id`)',
+    'ALTER TABLE `audit_record` ADD KEY `ix_audit_record_tenant_time` (`tenant_id`, `creation_time`), ADD KEY `ix_audit_record_content` (`content_id`), ADD KEY `ix_audit_record_site` (`site_url`(255))',
     'DO 0');
 PREPARE o365ingest_ddl FROM @o365ingest_ddl;
 EXECUTE o365ingest_ddl;
