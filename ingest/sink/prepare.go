@@ -204,7 +204,7 @@ func checkValue(c *schema.Column, v any, length lengthFunc, jsonChecked bool) (a
 		if c.Type == schema.JSON && !jsonChecked && !json.Valid([]byte(s)) {
 			return nil, fmt.Errorf("not valid JSON")
 		}
-		return s, nil
+		return v, nil // as given: boxing s again would allocate
 	case schema.Int:
 		switch n := v.(type) {
 		case int64:
@@ -406,11 +406,6 @@ func blobValues(b schema.Blob, status string, now time.Time) []any {
 
 // propValues returns the row of schema.AuditProperty for p of record id, in column order.
 func propValues(id string, p schema.Property) []any {
-	return appendPropValues(make([]any, 0, 6), id, p)
-}
-
-// appendPropValues appends propValues(id, p) to dst.
-func appendPropValues(dst []any, id string, p schema.Property) []any {
 	var v, old any
 	if p.Value.Valid {
 		v = p.Value.String
@@ -418,7 +413,7 @@ func appendPropValues(dst []any, id string, p schema.Property) []any {
 	if p.OldValue.Valid {
 		old = p.OldValue.String
 	}
-	return append(dst, id, p.List, int64(p.Ordinal), p.Name, v, old)
+	return []any{id, p.List, int64(p.Ordinal), p.Name, v, old}
 }
 
 // hooks lets tests inject a failure at a named point inside Load's transaction.

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"database/sql"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,5 +28,36 @@ func TestCheckPropsRepeatedOrdinal(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "two properties at (Parameters[") {
 			t.Errorf("%d properties, one repeated: %v, want it refused", n, err)
 		}
+	}
+}
+
+// TestPropSourceRows: the PostgreSQL property COPY source gives, row by row, what
+// propValues gives (NUL scrubbed), across records and lists, with a NUL in an id.
+func TestPropSourceRows(t *testing.T) {
+	val := sql.NullString{String: "v", Valid: true}
+	recs := []schema.Record{
+		{ID: "a", Props: []schema.Property{{List: "Parameters", Ordinal: 0, Name: "x", Value: val}, {List: "Parameters", Ordinal: 1, Name: "y"}, {List: "Actor", Ordinal: 0, Name: "UPN", Value: val, OldValue: val}}},
+		{ID: "b"},
+		{ID: "c\x00", Props: []schema.Property{{List: "Actor", Ordinal: 0, Name: "n\x00"}, {List: "Actor", Ordinal: 1}}},
+	}
+	var want [][]any
+	for _, r := range recs {
+		for _, p := range r.Props {
+			row := propValues(r.ID, p)
+			pgScrubNUL(row, nil)
+			want = append(want, row)
+		}
+	}
+	src := newPropSource(recs)
+	i := 0
+	for src.Next() {
+		got, _ := src.Values()
+		if i >= len(want) || !slices.Equal(got, want[i]) {
+			t.Fatalf("row %d = %v, want %v", i, got, want[min(i, len(want)-1)])
+		}
+		i++
+	}
+	if i != len(want) {
+		t.Fatalf("%d rows, want %d", i, len(want))
 	}
 }

@@ -114,9 +114,10 @@ func (s *Postgres) BulkLimitShape(ctx context.Context, recs []schema.Record, sha
 
 // propSource streams the properties of records to CopyFrom without building them all.
 type propSource struct {
-	recs    []schema.Record
-	r, p    int
-	current []any
+	recs     []schema.Record
+	r, p     int
+	current  []any
+	id, list any // the current record's id and property list, boxed
 }
 
 func newPropSource(recs []schema.Record) *propSource { return &propSource{recs: recs, p: -1} }
@@ -130,7 +131,23 @@ func (s *propSource) Next() bool {
 		return false
 	}
 	// One row at a time: CopyFrom encodes a row before it asks for the next.
-	s.current = appendPropValues(s.current[:0], s.recs[s.r].ID, s.recs[s.r].Props[s.p])
+	// propValues, with a record's id and the list shared with the row before boxed
+	// once rather than per row.
+	r, p := &s.recs[s.r], s.recs[s.r].Props[s.p]
+	if s.p == 0 {
+		s.id = r.ID
+	}
+	if s.p == 0 || p.List != r.Props[s.p-1].List {
+		s.list = p.List
+	}
+	var v, old any
+	if p.Value.Valid {
+		v = p.Value.String
+	}
+	if p.OldValue.Valid {
+		old = p.OldValue.String
+	}
+	s.current = append(s.current[:0], s.id, s.list, int64(p.Ordinal), p.Name, v, old)
 	pgScrubNUL(s.current, nil)
 	return true
 }
