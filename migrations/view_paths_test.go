@@ -32,8 +32,15 @@ func TestViewPathsUpgrade(t *testing.T) {
 				t.Fatalf("migrating to version %d: %v", before, err)
 			}
 			records := loadReleased(t, ctx, s)
+			// The identity records add mailbox forwarding and transport rules (and
+			// Set-Mailbox/New-TransportRule records without such a parameter), which the
+			// released corpus has none of: v_mailbox_forwarding has its own MySQL and
+			// PostgreSQL texts at 8.
+			if _, err := s.Load(ctx, sink.RecordsOnly(identityRecords()...)); err != nil {
+				t.Fatalf("loading the identity records at version %d: %v", before, err)
+			}
 			want := viewRows(t, ctx, s)
-			for _, v := range []string{"v_signin", "v_sharing"} {
+			for _, v := range []string{"v_signin", "v_sharing", "v_mailbox_forwarding"} {
 				if strings.HasPrefix(want[v], "0\n") {
 					t.Fatalf("%s has no rows at version %d: the test would prove nothing", v, before)
 				}
