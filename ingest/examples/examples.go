@@ -219,8 +219,10 @@ WHERE r.operation = 'New-InboxRule'
   AND p.name IN ('ForwardTo', 'RedirectTo', 'ForwardAsAttachmentTo')
   AND p.value NOT LIKE '%@contoso.com%'
 ORDER BY r.creation_time;`,
-		// From the records by operation, or from the properties by name.
-		Indexes: []string{"ix_audit_record_operation_time", "ix_audit_property_name"},
+		// From the records by operation, or from the properties by name
+		// (ix_audit_property_lookup on PostgreSQL and SQLite since version 9, which
+		// dropped ix_audit_property_name there: PostgreSQL takes it at 1,000,000 records).
+		Indexes: []string{"ix_audit_record_operation_time", "ix_audit_property_name", "ix_audit_property_lookup"},
 	},
 	{
 		Name:     "detect_forwarding_rules",
